@@ -1,0 +1,53 @@
+# Thin by design: each target is a line or two; the logic lives in govops/ and scripts/.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+GOVOPS  := $(BIN)/govops
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: venv system-deps lab lab-down test unit lint render-check bench clean help
+.DEFAULT_GOAL := help
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
+	$(BIN)/pip install --quiet -e '.[dev]' 2>&1 | grep -v '^WARNING: Location' || true
+	$(BIN)/python -c "import govops, ansible, pulumi, fabric, prometheus_client, molecule"
+	touch $@
+
+venv: $(VENV)/.installed ## Create .venv with govops and every tool installed
+
+system-deps: ## Install the Debian packages the lab and tests need (root; idempotent)
+	bash scripts/install-system-deps.sh
+
+lab: system-deps venv ## The whole rehearsal: lab up, converge, monitor, cut over, summary
+	$(GOVOPS) lab rehearse
+
+lab-down: venv ## Remove the lab's containers and network
+	$(GOVOPS) lab down
+
+render-check: venv ## Fail if rendered files drift from the estates
+	$(GOVOPS) render --env production --check
+	$(GOVOPS) render --env lab --check
+
+lint: venv ## ruff, mypy, yamllint, ansible-lint
+	$(BIN)/ruff check govops infra tests bench
+	$(BIN)/ruff format --check govops infra tests bench
+	$(BIN)/mypy
+	$(BIN)/yamllint -s .
+	scripts/ansible-lint.sh
+
+unit: venv ## Unit tests only (fast, no containers)
+	$(BIN)/pytest -q tests/unit
+
+test: system-deps venv lint render-check ## The full suite as CI runs it
+	$(BIN)/pytest -q tests
+
+bench: system-deps venv ## Benchmarks; figures are printed and reported in issue notes
+	$(BIN)/python bench/render.py
+
+clean: ## Remove the venv and caches (the lab cache in ~/.cache/govops stays)
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

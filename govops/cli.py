@@ -1,0 +1,227 @@
+"""`govops …`: the command line. Thin: parse, call the library, present the result."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+import time
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from govops.errors import GovopsError
+from govops.paths import repo_root
+from govops.registry import catalog, estate_path, load_estate, provinces
+from govops.registry.estate import Estate
+
+console = Console()
+err_console = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def handle_errors(fn: F) -> F:
+    """Turn library errors into one clear message and a meaningful exit code."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except GovopsError as exc:
+            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            sys.exit(exc.exit_code)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def env_option(default: str = "production") -> Callable[[F], F]:
+    return click.option(
+        "--env",
+        "env",
+        default=default,
+        show_default=True,
+        metavar="ENV",
+        help="Environment: the folder inventories/ENV/ holding estate.yml.",
+    )
+
+
+def open_estate(env: str) -> tuple[Path, Estate]:
+    root = repo_root()
+    return root, load_estate(estate_path(root / "inventories", env))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="govops")
+def main() -> None:
+    """govops: provision, configure, monitor and cut over the 34 provinces' shared systems."""
+
+
+# --- registry --------------------------------------------------------------------------
+
+
+@main.group()
+def registry() -> None:
+    """The registry: provinces, communes, the five systems, national counterparts."""
+
+
+@registry.command("validate")
+@env_option()
+@click.option("--all-envs", is_flag=True, help="Validate every inventories/*/estate.yml.")
+@handle_errors
+def registry_validate(env: str, all_envs: bool) -> None:
+    """Check the catalog and an estate file; report what the registry holds.
+
+    Exit codes: 0 valid, 2 invalid (each problem named by file, line and key).
+    """
+    root = repo_root()
+    envs = (
+        sorted(p.parent.name for p in (root / "inventories").glob("*/estate.yml"))
+        if all_envs
+        else [env]
+    )
+    cat = catalog()
+    all_provinces = provinces()
+    communes = sum(len(p.communes) for p in all_provinces.values())
+    console.print(
+        f"registry: {len(all_provinces)} provinces, {communes} communes, "
+        f"{len(cat.systems)} systems, {len(cat.counterparts)} national counterparts, "
+        f"{len(cat.checks)} readiness checks"
+    )
+    for name in envs:
+        estate = load_estate(estate_path(root / "inventories", name))
+        selected = sum(len(pe.province.communes) for pe in estate.provinces.values())
+        console.print(
+            f"[green]ok[/] {estate.path.relative_to(root)}: {len(estate.provinces)} provinces, "
+            f"{selected} communes, {len(estate.hosts())} hosts"
+        )
+
+
+@registry.command("show")
+@env_option()
+@click.option("--province", "province", metavar="P", help="One province (codename, e.g. hue).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@handle_errors
+def registry_show(env: str, province: str | None, as_json: bool) -> None:
+    """Show the estate's provinces (or one province in detail)."""
+    from govops.registry.show import province_detail, province_rows
+
+    _, estate = open_estate(env)
+    if province is not None:
+        detail = province_detail(estate, province)
+        if as_json:
+            click.echo(json.dumps(detail, ensure_ascii=False, indent=2))
+            return
+        _print_detail(detail)
+        return
+    rows = province_rows(estate)
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    table = Table(title=f"{estate.environment}: {len(rows)} provinces")
+    for col in ("code", "codename", "name", "communes", "zone", "network", "hosts"):
+        table.add_column(col, justify="right" if col in ("communes", "hosts") else "left")
+    for r in rows:
+        table.add_row(
+            r["code"],
+            r["codename"],
+            r["name"],
+            str(r["communes"]),
+            r["zone"],
+            r["network"],
+            str(r["hosts"]),
+        )
+    console.print(table)
+
+
+def _print_detail(detail: dict[str, Any]) -> None:
+    console.print(
+        f"[bold]{detail['name']}[/] ({detail['codename']}, code {detail['code']}), "
+        f"zone {detail['zone']}, network {detail['network']}"
+    )
+    if detail["merged_from"]:
+        console.print("merged from: " + ", ".join(detail["merged_from"]))
+    table = Table(title="hosts")
+    for col in ("host", "address", "system", "tiers", "flavor", "volume GB"):
+        table.add_column(col)
+    for h in detail["hosts"]:
+        table.add_row(
+            h["name"],
+            h["ip"],
+            h["system"] or "-",
+            ",".join(h["tiers"]),
+            h["flavor"],
+            str(h["volume_gb"]),
+        )
+    console.print(table)
+    types: dict[str, int] = {}
+    for c in detail["communes"]:
+        types[c["type"]] = types.get(c["type"], 0) + 1
+    summary = ", ".join(f"{n} {t}" for t, n in sorted(types.items()))
+    console.print(f"{len(detail['communes'])} communes ({summary})")
+
+
+# --- render ----------------------------------------------------------------------------
+
+
+@main.command("render")
+@env_option()
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Write nothing; exit 1 and show the drift if committed files differ.",
+)
+@handle_errors
+def render_cmd(env: str, check: bool) -> None:
+    """Render the estate into Ansible inventory, Prometheus targets, Pulumi stacks, lab topology.
+
+    Same input gives byte-identical output. Exit codes: 0 ok (or no drift), 1 drift
+    found with --check, 2 invalid estate.
+    """
+    from govops.render import drift, render, write
+
+    started = time.perf_counter()
+    root, estate = open_estate(env)
+    files = render(estate)
+    result = drift(root, env, files) if check else write(root, env, files)
+    took = time.perf_counter() - started
+    if check:
+        if result.clean:
+            console.print(
+                f"[green]no drift[/]: {len(files)} rendered files for {env} match ({took:.2f} s)"
+            )
+            return
+        if result.diff:
+            click.echo(result.diff, err=True)
+        for label, paths in (
+            ("changed", result.changed),
+            ("missing", result.added),
+            ("stale", result.stale),
+        ):
+            for p in paths:
+                err_console.print(f"[red]{label}[/]: {p}")
+        err_console.print(f"[bold red]drift[/]: run `govops render --env {env}` and commit")
+        sys.exit(1)
+    console.print(
+        f"rendered {len(files)} files for {env}: {len(result.added)} new, "
+        f"{len(result.changed)} changed, {len(result.stale)} removed ({took:.2f} s)"
+    )
+
+
+def _register_optional_groups() -> None:
+    """Subcommand groups that live with their own packages."""
+    from govops.lab.cli import lab_group
+
+    main.add_command(lab_group, "lab")
+
+
+with contextlib.suppress(ImportError):  # the lab group is added when its module exists
+    _register_optional_groups()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,428 @@
+"""An environment's estate: `inventories/<env>/estate.yml`, validated and resolved.
+
+The file is hand-written and small; everything else (hosts, addresses, sizing) is derived
+here from it and the registry, so that every tool sees the same estate.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from govops.errors import InputError, InputErrors
+from govops.registry.catalog import (
+    SYSTEM_IDS,
+    Catalog,
+    Sizing,
+    catalog,
+    flavor_for,
+    replicas_for,
+    volume_gb_for,
+)
+from govops.registry.geography import Province, provinces
+from govops.yamlio import KeyPath, key_str, line_of, load_yaml, validate
+
+ENV_NAME = r"^[a-z][a-z0-9-]{0,30}$"
+TIER_SUBNETS = ("public", "app", "data", "mgmt")
+# Where each host sits among its subnet's addresses: the first ten are left to the cloud
+# (router, DHCP, load balancer VIPs); each system gets a block of eight for its replicas.
+HOST_OFFSET = 10
+SYSTEM_BLOCK = 8
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Zone(_Model):
+    region: str = Field(min_length=1)
+    provinces: tuple[str, ...] = ()
+
+
+class Network(_Model):
+    pool: IPv4Network
+    province_prefix: int = Field(ge=9, le=24)
+    national: IPv4Network
+
+    @field_validator("pool", "national")
+    @classmethod
+    def _private(cls, net: IPv4Network) -> IPv4Network:
+        if not net.is_private:
+            raise ValueError("a private (RFC 1918) range")
+        return net
+
+
+class StandinArtifact(_Model):
+    kind: Literal["standin"]
+
+
+class PackageArtifact(_Model):
+    """A vendor's Debian package from the government's own package repository."""
+
+    kind: Literal["package"]
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9+.-]+$")
+    version: str = Field(min_length=1)
+
+
+class ArchiveArtifact(_Model):
+    """A vendor's archive staged on the controller, checked by its SHA-256."""
+
+    kind: Literal["archive"]
+    path: str = Field(min_length=1)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+Artifact = Annotated[
+    StandinArtifact | PackageArtifact | ArchiveArtifact, Field(discriminator="kind")
+]
+
+
+class SystemEntry(_Model):
+    artifact: Artifact
+
+
+class CounterpartEntry(_Model):
+    url: str = Field(pattern=r"^https://[a-z0-9.-]+(:[0-9]+)?(/.*)?$")
+
+
+class SizingOverride(_Model):
+    replicas: int | None = Field(default=None, ge=1, le=8)
+    flavor: str | None = None
+    volume_gb: int | None = Field(default=None, ge=1)
+
+
+class ProvinceOverride(_Model):
+    network: IPv4Network | None = None
+    sizing: dict[str, SizingOverride] = {}
+
+
+class Cloud(_Model):
+    """What a Pulumi stack needs that the registry cannot know."""
+
+    image: str = Field(min_length=1)
+    external_network: str = Field(min_length=1)
+    dns_zone: str = Field(min_length=1)
+    organization: str = "organization"
+    volume_type: str | None = None
+    volume_encryption: bool = True
+
+
+class Lab(_Model):
+    network_name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,40}$")
+    default_provinces: tuple[str, ...] = Field(min_length=1)
+
+
+class EstateFile(_Model):
+    environment: str = Field(pattern=ENV_NAME)
+    domain: str | None = Field(default=None, pattern=r"^[a-z0-9.-]+$")
+    provinces: Literal["all"] | tuple[str, ...] = "all"
+    zones: dict[str, Zone] = Field(min_length=1)
+    default_zone: str
+    network: Network
+    systems: dict[str, SystemEntry]
+    counterparts: dict[str, CounterpartEntry]
+    sizing: dict[str, SizingOverride] = {}
+    province_overrides: dict[str, ProvinceOverride] = {}
+    cloud: Cloud | None = None
+    lab: Lab | None = None
+
+
+@dataclass(frozen=True)
+class Size:
+    replicas: int
+    flavor: str
+    volume_gb: int
+
+
+@dataclass(frozen=True)
+class Host:
+    name: str
+    ip: IPv4Address
+    province: str | None
+    system: str | None
+    tiers: tuple[str, ...]
+    groups: tuple[str, ...]
+    fqdn: str
+
+
+@dataclass(frozen=True)
+class ProvinceEstate:
+    province: Province
+    zone: str
+    region: str
+    network: IPv4Network
+    subnets: dict[str, IPv4Network]
+    sizes: dict[str, Size]  # by system id, plus "db"
+
+    @property
+    def codename(self) -> str:
+        return self.province.codename
+
+
+@dataclass(frozen=True)
+class Estate:
+    path: Path
+    environment: str
+    domain: str | None
+    zones: dict[str, Zone]
+    network: Network
+    provinces: dict[str, ProvinceEstate]
+    systems: dict[str, SystemEntry]
+    counterparts: dict[str, CounterpartEntry]
+    cloud: Cloud | None
+    lab: Lab | None
+    catalog: Catalog = field(repr=False)
+
+    def fqdn(self, host: str) -> str:
+        return f"{host}.{self.domain}" if self.domain else host
+
+    def hosts(self, only: set[str] | None = None) -> list[Host]:
+        """Every host of the estate, provinces first (in code order), then national ones."""
+        result: list[Host] = []
+        for pe in self.provinces.values():
+            if only is not None and pe.codename not in only:
+                continue
+            result.extend(self._province_hosts(pe))
+        result.extend(self._national_hosts())
+        return result
+
+    def _province_hosts(self, pe: ProvinceEstate) -> list[Host]:
+        p = pe.codename
+        label = dns_label(p)
+        app_base = pe.subnets["app"].network_address + HOST_OFFSET
+        hosts = []
+        for index, (sid, system) in enumerate(self.catalog.systems.items()):
+            replicas = pe.sizes[sid].replicas
+            for n in range(1, replicas + 1):
+                name = f"{label}-{sid}" if replicas == 1 else f"{label}-{sid}-{n}"
+                tiers = tuple(system.tiers)
+                groups = (f"province_{p}", f"system_{sid}", *(f"tier_{t}" for t in tiers))
+                ip = app_base + index * SYSTEM_BLOCK + (n - 1)
+                hosts.append(Host(name, ip, p, sid, tiers, groups, self.fqdn(name)))
+        db_ip = pe.subnets["data"].network_address + HOST_OFFSET
+        hosts.append(
+            Host(
+                f"{label}-db",
+                db_ip,
+                p,
+                None,
+                ("db",),
+                (f"province_{p}", "tier_db"),
+                self.fqdn(f"{label}-db"),
+            )
+        )
+        return hosts
+
+    def _national_hosts(self) -> list[Host]:
+        base = self.network.national.network_address + HOST_OFFSET
+        hosts = [Host("monitor", base, None, None, (), ("monitoring",), self.fqdn("monitor"))]
+        for i, name in enumerate(self.catalog.national_hosts, start=1):
+            hosts.append(Host(name, base + i, None, None, (), ("national",), self.fqdn(name)))
+        return hosts
+
+
+def dns_label(codename: str) -> str:
+    """A province codename as a DNS label: host names may not hold underscores (RFC 1123)."""
+    return codename.replace("_", "-")
+
+
+def estate_path(inventories: Path, env: str) -> Path:
+    return inventories / env / "estate.yml"
+
+
+def load_estate(path: Path) -> Estate:
+    """Load, validate and resolve an estate file; every problem names file, line and key."""
+    data, lines = load_yaml(path)
+    if not isinstance(data, dict):
+        raise InputError(path, "", "a mapping of estate keys", got=type(data).__name__)
+    spec = validate(EstateFile, data, path, lines)
+    return _Resolver(path, lines, spec).resolve()
+
+
+class _Resolver:
+    def __init__(self, path: Path, lines: dict[KeyPath, int], spec: EstateFile) -> None:
+        self.path, self.lines, self.spec = path, lines, spec
+        self.errors: list[InputError] = []
+        self.known = provinces()
+        self.cat = catalog()
+
+    def error(self, key: KeyPath, expected: str, got: object = None) -> None:
+        self.errors.append(
+            InputError(self.path, key_str(key), expected, got, line_of(self.lines, key))
+        )
+
+    def check_province(self, key: KeyPath, name: str) -> None:
+        if name not in self.known:
+            self.error(
+                key, "a province codename of vietnam_provinces (e.g. hue, tuyen_quang)", got=name
+            )
+
+    def resolve(self) -> Estate:
+        s = self.spec
+        if s.environment != self.path.parent.name:
+            self.error(
+                ("environment",), f"the folder's name {self.path.parent.name!r}", got=s.environment
+            )
+        selected = self._selected()
+        zone_of = self._zones(selected)
+        self._keys_of(("systems",), s.systems, SYSTEM_IDS, required=True)
+        self._keys_of(
+            ("counterparts",), s.counterparts, tuple(self.cat.counterparts), required=True
+        )
+        self._keys_of(("sizing",), s.sizing, (*SYSTEM_IDS, "db"), required=False)
+        for p, override in s.province_overrides.items():
+            self.check_province(("province_overrides", p), p)
+            self._keys_of(
+                ("province_overrides", p, "sizing"),
+                override.sizing,
+                (*SYSTEM_IDS, "db"),
+                required=False,
+            )
+        if s.lab is not None:
+            for i, p in enumerate(s.lab.default_provinces):
+                if p not in selected:
+                    self.error(
+                        ("lab", "default_provinces", i), "a province selected by `provinces`", got=p
+                    )
+        networks = self._networks(selected)
+        if self.errors:
+            raise InputErrors(self.errors)
+        resolved = {p: self._province(self.known[p], zone_of[p], networks[p]) for p in selected}
+        return Estate(
+            path=self.path,
+            environment=s.environment,
+            domain=s.domain,
+            zones=s.zones,
+            network=s.network,
+            provinces=resolved,
+            systems=s.systems,
+            counterparts=s.counterparts,
+            cloud=s.cloud,
+            lab=s.lab,
+            catalog=self.cat,
+        )
+
+    def _selected(self) -> list[str]:
+        if self.spec.provinces == "all":
+            return list(self.known)
+        seen: set[str] = set()
+        for i, p in enumerate(self.spec.provinces):
+            self.check_province(("provinces", i), p)
+            if p in seen:
+                self.error(("provinces", i), "each province once", got=p)
+            seen.add(p)
+        # Keep official code order whatever order the file lists them in.
+        return [p for p in self.known if p in seen]
+
+    def _zones(self, selected: list[str]) -> dict[str, str]:
+        zone_of: dict[str, str] = {}
+        if self.spec.default_zone not in self.spec.zones:
+            self.error(
+                ("default_zone",),
+                f"one of the zones ({', '.join(self.spec.zones)})",
+                got=self.spec.default_zone,
+            )
+        for z, zone in self.spec.zones.items():
+            if not re.fullmatch(r"[a-z][a-z0-9-]*", z):
+                self.error(("zones", z), "a zone name of lowercase letters, digits and -", got=z)
+            for i, p in enumerate(zone.provinces):
+                self.check_province(("zones", z, "provinces", i), p)
+                if p in zone_of:
+                    self.error(
+                        ("zones", z, "provinces", i),
+                        f"a province in one zone only (already in {zone_of[p]})",
+                        got=p,
+                    )
+                zone_of[p] = z
+        return {p: zone_of.get(p, self.spec.default_zone) for p in selected}
+
+    def _keys_of(
+        self, key: KeyPath, given: Mapping[str, object], allowed: tuple[str, ...], required: bool
+    ) -> None:
+        for name in given:
+            if name not in allowed:
+                self.error((*key, name), f"one of {', '.join(allowed)}", got=name)
+        if required:
+            for name in allowed:
+                if name not in given:
+                    self.error((*key, name), "a value (required key is missing)")
+
+    def _networks(self, selected: list[str]) -> dict[str, IPv4Network]:
+        net = self.spec.network
+        if not net.national.subnet_of(net.pool):
+            self.error(
+                ("network", "national"),
+                f"a range inside network.pool {net.pool}",
+                got=str(net.national),
+            )
+        if net.province_prefix <= net.pool.prefixlen:
+            self.error(
+                ("network", "province_prefix"),
+                f"a prefix longer than the pool's /{net.pool.prefixlen}",
+                got=net.province_prefix,
+            )
+            return {}
+        slots = list(net.pool.subnets(new_prefix=net.province_prefix))
+        taken: list[tuple[str, IPv4Network]] = [("network.national", net.national)]
+        result: dict[str, IPv4Network] = {}
+        for p in selected:
+            override = self.spec.province_overrides.get(p)
+            if override is not None and override.network is not None:
+                key: KeyPath = ("province_overrides", p, "network")
+                chosen = override.network
+                if not chosen.is_private or chosen.prefixlen > 24:
+                    self.error(key, "a private range of /24 or larger", got=str(chosen))
+                    continue
+            else:
+                # A province's range is the pool slot at its official code: stable when
+                # provinces are added or removed from the estate.
+                key = ("network", "pool")
+                code = self.known[p].code
+                if code >= len(slots):
+                    self.error(
+                        key,
+                        f"room for province code {code} at /{net.province_prefix}",
+                        got=str(net.pool),
+                    )
+                    continue
+                chosen = slots[code]
+            for other_name, other in taken:
+                if chosen.overlaps(other):
+                    self.error(
+                        key, f"a range not overlapping {other_name} ({other})", got=f"{p}: {chosen}"
+                    )
+            taken.append((f"the range of {p}", chosen))
+            result[p] = chosen
+        return result
+
+    def _province(self, province: Province, zone: str, network: IPv4Network) -> ProvinceEstate:
+        quarter = network.prefixlen + 2
+        subnets = dict(zip(TIER_SUBNETS, network.subnets(new_prefix=quarter), strict=True))
+        communes = len(province.communes)
+        override = self.spec.province_overrides.get(province.codename)
+        sizes: dict[str, Size] = {}
+        for sid in (*SYSTEM_IDS, "db"):
+            base: Sizing = self.cat.database if sid == "db" else self.cat.systems[sid].sizing
+            size = Size(
+                replicas_for(base, communes),
+                flavor_for(base, communes),
+                volume_gb_for(base, communes),
+            )
+            for layer in (
+                self.spec.sizing.get(sid),
+                override.sizing.get(sid) if override else None,
+            ):
+                if layer is not None:
+                    size = Size(
+                        layer.replicas or size.replicas,
+                        layer.flavor or size.flavor,
+                        layer.volume_gb or size.volume_gb,
+                    )
+            sizes[sid] = size
+        return ProvinceEstate(province, zone, self.spec.zones[zone].region, network, subnets, sizes)

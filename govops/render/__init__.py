@@ -1,0 +1,91 @@
+"""Rendering: registry + estate → every tool's input, deterministic, with drift checking."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from pathlib import Path
+
+from govops.registry.estate import Estate
+from govops.render.ansible import render_inventory
+from govops.render.common import Files
+from govops.render.lab import render_topology
+from govops.render.prometheus import render_targets
+from govops.render.pulumi import render_stacks
+
+STACKS_DIR = "infra/stacks"
+
+
+def render(estate: Estate) -> Files:
+    """Everything `govops render` writes for this estate, by repo-relative path."""
+    base = f"inventories/{estate.environment}"
+    files: Files = {}
+    files |= render_inventory(estate, base)
+    files |= render_targets(estate, base)
+    files |= render_topology(estate, base)
+    files |= render_stacks(estate, STACKS_DIR)
+    return dict(sorted(files.items()))
+
+
+def owned(root: Path, env: str) -> set[str]:
+    """Files on disk that rendering owns for `env` (to find stale ones)."""
+    base = root / "inventories" / env
+    found: set[Path] = set()
+    for pattern in ("hosts.yml", "topology.yml", "group_vars/**/*.yml", "prometheus/*.json"):
+        found.update(base.glob(pattern))
+    found.update((root / STACKS_DIR).glob(f"Pulumi.{env}-*.yaml"))
+    # Hand-written files beside rendered ones (vault, local overrides) are not ours.
+    return {
+        str(p.relative_to(root))
+        for p in found
+        if p.is_file() and "vault" not in p.name and not p.name.startswith("local")
+    }
+
+
+@dataclass(frozen=True)
+class Drift:
+    changed: list[str]
+    added: list[str]
+    stale: list[str]
+    diff: str
+
+    @property
+    def clean(self) -> bool:
+        return not (self.changed or self.added or self.stale)
+
+
+def drift(root: Path, env: str, files: Files) -> Drift:
+    changed: list[str] = []
+    added: list[str] = []
+    chunks: list[str] = []
+    for rel, content in files.items():
+        path = root / rel
+        if not path.exists():
+            added.append(rel)
+            continue
+        current = path.read_text(encoding="utf-8")
+        if current != content:
+            changed.append(rel)
+            chunks.extend(
+                difflib.unified_diff(
+                    current.splitlines(keepends=True),
+                    content.splitlines(keepends=True),
+                    fromfile=f"{rel} (committed)",
+                    tofile=f"{rel} (rendered)",
+                    n=1,
+                )
+            )
+    stale = sorted(owned(root, env) - set(files))
+    return Drift(changed, added, stale, "".join(chunks))
+
+
+def write(root: Path, env: str, files: Files) -> Drift:
+    """Write what differs, remove stale rendered files; return what changed."""
+    result = drift(root, env, files)
+    for rel in (*result.changed, *result.added):
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(files[rel], encoding="utf-8")
+    for rel in result.stale:
+        (root / rel).unlink()
+    return result

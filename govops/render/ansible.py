@@ -1,0 +1,128 @@
+"""Estate → Ansible inventory (YAML).
+
+Groups by province, system, tier and zone; group_vars by concern.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from govops.registry.estate import Estate, Host, ProvinceEstate, dns_label
+from govops.render.common import Files, agencies, header
+from govops.yamlio import dump_yaml as _dump
+
+
+def render_inventory(estate: Estate, base: str) -> Files:
+    hosts = estate.hosts()
+    files: Files = {}
+    files[f"{base}/hosts.yml"] = header(estate) + _dump(_hosts_yml(estate, hosts))
+    files[f"{base}/group_vars/all/estate.yml"] = header(estate) + _dump(_all_vars(estate))
+    if estate.lab is not None:
+        files[f"{base}/group_vars/all/connection.yml"] = header(estate) + _dump(_lab_connection())
+    for pe in estate.provinces.values():
+        path = f"{base}/group_vars/province_{pe.codename}/province.yml"
+        files[path] = header(estate) + _dump({"govops_province": _province_vars(estate, pe)})
+    for sid in estate.catalog.systems:
+        path = f"{base}/group_vars/system_{sid}/system.yml"
+        files[path] = header(estate) + _dump({"govops_system_id": sid})
+    return files
+
+
+def _hosts_yml(estate: Estate, hosts: list[Host]) -> dict[str, Any]:
+    groups: dict[str, dict[str, Any]] = {}
+
+    def add(group: str, host: Host) -> None:
+        groups.setdefault(group, {"hosts": {}})["hosts"][host.name] = None
+
+    host_vars: dict[str, dict[str, Any]] = {}
+    for h in hosts:
+        host_vars[h.name] = {"ansible_host": str(h.ip)}
+        for g in h.groups:
+            add(g, h)
+        if h.province is not None:
+            add(f"zone_{estate.provinces[h.province].zone.replace('-', '_')}", h)
+    children: dict[str, Any] = {}
+    # Host variables live once, under `all`; the groups only list names.
+    children["provincial"] = {
+        "children": {f"province_{p}": None for p in estate.provinces},
+    }
+    for name in sorted(groups):
+        members = groups[name]["hosts"]
+        children[name] = {"hosts": dict.fromkeys(members)}
+    return {"all": {"hosts": host_vars, "children": children}}
+
+
+def _all_vars(estate: Estate) -> dict[str, Any]:
+    cat = estate.catalog
+    systems: dict[str, Any] = {}
+    for sid, system in cat.systems.items():
+        artifact = estate.systems[sid].artifact.model_dump()
+        systems[sid] = {
+            "name_vi": system.name_vi,
+            "name_en": system.name_en,
+            "app_port": system.app_port,
+            "edge_tier": system.edge_tier,
+            "tiers": {
+                tier: [p.model_dump(by_alias=True) for p in spec.ports]
+                for tier, spec in system.tiers.items()
+            },
+            "health": system.health.model_dump(),
+            "database": system.database,
+            "counterparts": list(system.counterparts),
+            "readiness_checks": list(system.readiness_checks),
+            "artifact": artifact,
+        }
+    counterparts = {
+        cid: {
+            "url": estate.counterparts[cid].url,
+            "host": c.host,
+            "app_port": c.app_port,
+            "name_en": c.name_en,
+        }
+        for cid, c in cat.counterparts.items()
+    }
+    return {
+        "govops_environment": estate.environment,
+        "govops_domain": estate.domain,
+        "govops_systems": systems,
+        "govops_counterparts": counterparts,
+        "govops_national_network": str(estate.network.national),
+    }
+
+
+def _lab_connection() -> dict[str, Any]:
+    # The lab's SSH key and known_hosts are generated at `govops lab up` in the cache, never
+    # in the repo; GOVOPS_CACHE moves the cache as it does for the lab code.
+    cache = (
+        "{{ lookup('ansible.builtin.env', 'GOVOPS_CACHE', default='') or "
+        "(lookup('ansible.builtin.env', 'HOME') ~ '/.cache/govops') }}"
+    )
+    return {
+        "govops_lab_cache": cache,
+        "ansible_user": "root",
+        "ansible_ssh_private_key_file": "{{ govops_lab_cache }}/lab/ssh/id_ed25519",
+        "ansible_ssh_common_args": (
+            "-o UserKnownHostsFile={{ govops_lab_cache }}/lab/ssh/known_hosts "
+            "-o StrictHostKeyChecking=yes"
+        ),
+    }
+
+
+def _province_vars(estate: Estate, pe: ProvinceEstate) -> dict[str, Any]:
+    p = pe.province
+    return {
+        "codename": p.codename,
+        "label": dns_label(p.codename),
+        "code": p.code_str,
+        "name": p.name,
+        "type": p.type,
+        "zone": pe.zone,
+        "region": pe.region,
+        "network": str(pe.network),
+        "subnets": {k: str(v) for k, v in pe.subnets.items()},
+        "app_hosts": [h.name for h in estate.hosts({p.codename}) if h.system is not None],
+        "db_host": f"{dns_label(p.codename)}-db",
+        "sizes": {k: vars(v) for k, v in pe.sizes.items()},
+        "agencies": agencies(p),
+        "communes": [{"code": c.code_str, "name": c.name, "type": c.type} for c in p.communes],
+    }

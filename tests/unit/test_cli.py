@@ -1,0 +1,82 @@
+"""The CLI: help everywhere, exit codes, no tracebacks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from govops.cli import main
+
+from .conftest import ROOT
+
+
+def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    found = [prefix]
+    for name, cmd in group.commands.items():
+        if isinstance(cmd, click.Group):
+            found += _commands(cmd, (*prefix, name))
+        else:
+            found.append((*prefix, name))
+    return found
+
+
+@pytest.mark.parametrize("path", _commands(main), ids=lambda p: " ".join(p) or "govops")
+def test_every_command_has_help(path: tuple[str, ...]) -> None:
+    result = CliRunner().invoke(main, [*path, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage:" in result.output
+
+
+def test_validate_reports_registry_counts(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    result = CliRunner().invoke(main, ["registry", "validate", "--all-envs"])
+    assert result.exit_code == 0, result.output
+    assert "34 provinces, 3321 communes" in result.output
+
+
+def test_show_json_and_unknown_province(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    result = CliRunner().invoke(main, ["registry", "show", "--env", "lab", "--json"])
+    rows = json.loads(result.output)
+    assert len(rows) == 34 and rows[0]["codename"] == "ha_noi"
+    result = CliRunner().invoke(main, ["registry", "show", "--province", "hue", "--json"])
+    detail = json.loads(result.output)
+    assert detail["zone"] == "dc-central" and len(detail["communes"]) == 40
+    assert all(h["name"].startswith("hue-") for h in detail["hosts"])
+    result = CliRunner().invoke(main, ["registry", "show", "--province", "atlantis"])
+    assert result.exit_code == 2
+    assert "--province" in result.output and "atlantis" in result.output
+
+
+def test_invalid_estate_exits_2_without_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = tmp_path / "inventories" / "broken"
+    env.mkdir(parents=True)
+    text = (ROOT / "inventories/lab/estate.yml").read_text(encoding="utf-8")
+    text = text.replace("environment: lab", "environment: broken")
+    text = text.replace("provinces: all", "provinces: [hue, atlantis]")
+    (env / "estate.yml").write_text(text, encoding="utf-8")
+    monkeypatch.setenv("GOVOPS_ROOT", str(tmp_path))
+    result = CliRunner().invoke(main, ["render", "--env", "broken"])
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+    assert "estate.yml:4: provinces[1]" in result.output.replace("\n", "")
+
+
+def test_render_check_exits_1_on_drift(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    shutil.copytree(ROOT / "inventories/lab", tmp_path / "inventories/lab")
+    monkeypatch.setenv("GOVOPS_ROOT", str(tmp_path))
+    assert CliRunner().invoke(main, ["render", "--env", "lab", "--check"]).exit_code == 0
+    (tmp_path / "inventories/lab/topology.yml").write_text("edited\n")
+    result = CliRunner().invoke(main, ["render", "--env", "lab", "--check"])
+    assert result.exit_code == 1
+    assert "+environment: lab" in result.output
+    assert CliRunner().invoke(main, ["render", "--env", "lab"]).exit_code == 0
+    assert CliRunner().invoke(main, ["render", "--env", "lab", "--check"]).exit_code == 0

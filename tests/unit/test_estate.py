@@ -1,0 +1,123 @@
+"""Estate files: resolution, and clear errors for every kind of bad input."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from govops.errors import InputError
+from govops.registry import load_estate
+from govops.registry.estate import dns_label
+
+from .conftest import ROOT, estate_data
+
+
+def test_shipped_estates_resolve() -> None:
+    lab = load_estate(ROOT / "inventories/lab/estate.yml")
+    prod = load_estate(ROOT / "inventories/production/estate.yml")
+    assert len(lab.provinces) == len(prod.provinces) == 34
+    assert lab.lab is not None and "hue" in lab.lab.default_provinces
+    # Lab: one host per system and a db per province, plus monitor and 4 national hosts.
+    assert len(lab.hosts()) == 34 * 6 + 5
+    assert prod.provinces["hue"].zone == "dc-central"
+    assert str(prod.provinces["hue"].network) == "10.46.0.0/16"
+    assert prod.provinces["ho_chi_minh"].sizes["db"].flavor == "g1.2xlarge"
+
+
+def test_host_names_are_dns_labels_and_addresses_unique() -> None:
+    for env in ("lab", "production"):
+        estate = load_estate(ROOT / f"inventories/{env}/estate.yml")
+        hosts = estate.hosts()
+        assert len({h.name for h in hosts}) == len(hosts)
+        assert len({h.ip for h in hosts}) == len(hosts)
+        for h in hosts:
+            assert "_" not in h.name
+            if h.province:
+                pe = estate.provinces[h.province]
+                assert h.ip in pe.network
+                assert h.name.startswith(dns_label(h.province) + "-")
+            else:
+                assert h.ip in estate.network.national
+
+
+def test_province_subset_keeps_code_order(write_estate: Callable[..., Path]) -> None:
+    data = estate_data()
+    data["provinces"] = ["ho_chi_minh", "hue", "tuyen_quang"]
+    estate = load_estate(write_estate(data))
+    assert list(estate.provinces) == ["tuyen_quang", "hue", "ho_chi_minh"]
+
+
+def _error(write_estate: Callable[..., Path], data: dict[str, object] | str) -> str:
+    with pytest.raises(InputError) as info:
+        load_estate(write_estate(data))
+    assert info.value.exit_code == 2
+    return str(info.value)
+
+
+def test_unknown_province_names_file_line_and_key(write_estate: Callable[..., Path]) -> None:
+    data = estate_data()
+    data["provinces"] = ["hue", "atlantis"]
+    message = _error(write_estate, data)
+    assert "inventories/lab/estate.yml:" in message
+    assert "provinces[1]" in message
+    assert "province codename" in message and "'atlantis'" in message
+
+
+def test_unknown_and_missing_system(write_estate: Callable[..., Path]) -> None:
+    data = estate_data()
+    data["systems"]["payroll"] = data["systems"].pop("meetings")
+    message = _error(write_estate, data)
+    assert "systems.payroll: expected one of procedures" in message
+    assert "systems.meetings: expected a value (required key is missing)" in message
+
+
+def test_overlapping_network_override(write_estate: Callable[..., Path]) -> None:
+    data = estate_data()
+    data["province_overrides"] = {"hue": {"network": "10.213.8.0/24"}}  # tuyen_quang's slot
+    message = _error(write_estate, data)
+    assert "province_overrides.hue.network" in message
+    assert "not overlapping the range of tuyen_quang" in message
+
+
+def test_duplicate_province_and_two_zones(write_estate: Callable[..., Path]) -> None:
+    data = estate_data()
+    data["provinces"] = ["hue", "hue"]
+    data["lab"]["default_provinces"] = ["hue"]
+    data["zones"]["other"] = {"region": "r2", "provinces": ["hue"]}
+    data["zones"]["lab"]["provinces"] = ["hue"]
+    message = _error(write_estate, data)
+    assert "provinces[1]: expected each province once" in message
+    assert "a province in one zone only" in message
+
+
+def test_public_range_and_wrong_type(write_estate: Callable[..., Path]) -> None:
+    data = estate_data()
+    data["network"]["pool"] = "8.8.0.0/16"
+    data["network"]["province_prefix"] = "wide"
+    message = _error(write_estate, data)
+    assert "network.pool: expected a private (RFC 1918) range" in message
+    assert "network.province_prefix: expected a valid integer" in message
+
+
+def test_missing_required_key_and_environment_mismatch(
+    write_estate: Callable[..., Path],
+) -> None:
+    data = estate_data()
+    del data["network"]
+    assert "network: expected a value (required key is missing)" in _error(write_estate, data)
+    data = estate_data()
+    data["environment"] = "staging"
+    assert "environment: expected the folder's name 'lab'" in _error(write_estate, data)
+
+
+def test_broken_yaml_names_the_line(write_estate: Callable[..., Path]) -> None:
+    message = _error(write_estate, "environment: lab\nzones: [unclosed\n")
+    assert "estate.yml:3" in message or "estate.yml:2" in message
+    assert "expected valid YAML" in message
+
+
+def test_missing_file() -> None:
+    with pytest.raises(InputError, match="expected an existing file"):
+        load_estate(Path("/nonexistent/inventories/x/estate.yml"))

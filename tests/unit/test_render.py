@@ -1,0 +1,124 @@
+"""Rendering: deterministic, complete, drift detected, inventory valid for Ansible."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from govops.registry import load_estate
+from govops.render import drift, render, write
+
+from .conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def prod_files() -> dict[str, str]:
+    return render(load_estate(ROOT / "inventories/production/estate.yml"))
+
+
+@pytest.fixture(scope="module")
+def lab_files() -> dict[str, str]:
+    return render(load_estate(ROOT / "inventories/lab/estate.yml"))
+
+
+def test_same_input_gives_byte_identical_output(prod_files: dict[str, str]) -> None:
+    again = render(load_estate(ROOT / "inventories/production/estate.yml"))
+    assert again == prod_files
+
+
+def test_committed_tree_has_no_drift(prod_files: dict[str, str], lab_files: dict[str, str]) -> None:
+    assert drift(ROOT, "production", prod_files).clean
+    assert drift(ROOT, "lab", lab_files).clean
+
+
+def test_one_pulumi_stack_per_province_plus_platform(prod_files: dict[str, str]) -> None:
+    stacks = [p for p in prod_files if p.startswith("infra/stacks/")]
+    assert len(stacks) == 35
+    hue = yaml.safe_load(prod_files["infra/stacks/Pulumi.production-hue.yaml"])["config"]
+    assert hue["govops:province"]["codename"] == "hue"
+    assert hue["govops:province"]["communes"] == 40
+    assert hue["openstack:region"] == "RegionCentral"
+    assert hue["govops:platformStack"] == "organization/govops/production-platform"
+    assert len(hue["govops:systems"]["procedures"]["hosts"]) == 2
+    # The lab is podman, not a cloud: no stacks.
+
+
+def test_lab_has_topology_and_no_stacks(lab_files: dict[str, str]) -> None:
+    assert not any(p.startswith("infra/") for p in lab_files)
+    topo = yaml.safe_load(lab_files["inventories/lab/topology.yml"])
+    assert topo["network"] == {
+        "name": "govops-lab",
+        "subnet": "10.213.0.0/16",
+        "gateway": "10.213.0.1",
+    }
+    names = [h["name"] for h in topo["hosts"]]
+    assert {"hue-procedures", "hue-db", "monitor", "national-portal"} <= set(names)
+    assert len(names) == 209
+
+
+def test_prometheus_targets_carry_registry_labels(prod_files: dict[str, str]) -> None:
+    https = json.loads(prod_files["inventories/production/prometheus/blackbox_https.json"])
+    hue = [t for t in https if t["labels"].get("province") == "hue"]
+    assert {t["labels"]["system"] for t in hue} == {
+        "procedures",
+        "documents",
+        "lgsp",
+        "reporting",
+        "meetings",
+    }
+    lgsp = next(t for t in hue if t["labels"]["system"] == "lgsp")
+    assert lgsp["labels"]["tier"] == "gateway"
+    assert lgsp["targets"][0].startswith("https://hue-lgsp-1.gov.example/")
+    node = json.loads(prod_files["inventories/production/prometheus/node.json"])
+    assert len(node) == len(load_estate(ROOT / "inventories/production/estate.yml").hosts())
+    pg = json.loads(prod_files["inventories/production/prometheus/postgres.json"])
+    assert len(pg) == 34
+
+
+def test_check_reports_changed_missing_and_stale(tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "inventories/lab", tmp_path / "inventories/lab")
+    estate = load_estate(tmp_path / "inventories/lab/estate.yml")
+    files = render(estate)
+    assert drift(tmp_path, "lab", files).clean
+    (tmp_path / "inventories/lab/hosts.yml").write_text("all: {}\n")
+    (tmp_path / "inventories/lab/prometheus/node.json").unlink()
+    stale = tmp_path / "inventories/lab/group_vars/province_atlantis/province.yml"
+    stale.parent.mkdir()
+    stale.write_text("{}\n")
+    vault = tmp_path / "inventories/lab/group_vars/all/vault.yml"
+    vault.write_text("secret: hand-made\n")
+    result = drift(tmp_path, "lab", files)
+    assert result.changed == ["inventories/lab/hosts.yml"]
+    assert result.added == ["inventories/lab/prometheus/node.json"]
+    assert result.stale == ["inventories/lab/group_vars/province_atlantis/province.yml"]
+    assert "-all: {}" in result.diff
+    write(tmp_path, "lab", files)
+    assert drift(tmp_path, "lab", files).clean
+    assert vault.exists(), "hand-written files beside rendered ones are left alone"
+
+
+@pytest.mark.parametrize("env", ["lab", "production"])
+def test_inventory_passes_ansible_inventory(env: str) -> None:
+    binary = Path(sys.executable).parent / "ansible-inventory"
+    out = subprocess.run(
+        [str(binary), "-i", f"inventories/{env}", "--list"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "WARNING" not in out.stderr, out.stderr
+    inv = json.loads(out.stdout)
+    hostvars = inv["_meta"]["hostvars"]
+    assert "hue-db" in hostvars or "hue-db.gov.example" in hostvars or "hue-db" in str(inv)
+    assert "province_hue" in inv and "system_lgsp" in inv and "tier_db" in inv
+    hue_vars = hostvars[next(h for h in hostvars if h.startswith("hue-procedures"))]
+    assert hue_vars["govops_province"]["codename"] == "hue"
+    assert len(hue_vars["govops_province"]["communes"]) == 40
+    assert hue_vars["govops_system_id"] == "procedures"
