@@ -8,7 +8,7 @@ from pathlib import Path
 
 from govops.registry.estate import Estate
 from govops.render.ansible import render_inventory
-from govops.render.common import Files
+from govops.render.common import RENDER_MARK, Files
 from govops.render.lab import render_topology
 from govops.render.prometheus import render_targets
 from govops.render.pulumi import render_stacks
@@ -28,18 +28,23 @@ def render(estate: Estate) -> Files:
 
 
 def owned(root: Path, env: str) -> set[str]:
-    """Files on disk that rendering owns for `env` (to find stale ones)."""
+    """Rendered files on disk for `env`: those carrying the render header (to find stale ones).
+
+    Hand-written files beside rendered ones (a vault, lab settings) carry no header and are
+    never touched.
+    """
     base = root / "inventories" / env
     found: set[Path] = set()
-    for pattern in ("hosts.yml", "topology.yml", "group_vars/**/*.yml", "prometheus/*.json"):
+    for pattern in ("*.yml", "group_vars/**/*.yml", "prometheus/*.json"):
         found.update(base.glob(pattern))
     found.update((root / STACKS_DIR).glob(f"Pulumi.{env}-*.yaml"))
-    # Hand-written files beside rendered ones (vault, local overrides) are not ours.
-    return {
-        str(p.relative_to(root))
-        for p in found
-        if p.is_file() and "vault" not in p.name and not p.name.startswith("local")
-    }
+    result: set[str] = set()
+    for path in found:
+        if not path.is_file():
+            continue
+        if path.suffix == ".json" or path.read_text(encoding="utf-8").startswith(RENDER_MARK):
+            result.add(str(path.relative_to(root)))
+    return result
 
 
 @dataclass(frozen=True)

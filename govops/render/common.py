@@ -8,12 +8,13 @@ from govops.registry.estate import Estate
 from govops.registry.geography import Province
 
 Files = dict[str, str]  # repo-relative path → content
+RENDER_MARK = "# Rendered by `govops render"
 
 
 def header(estate: Estate) -> str:
     rel = f"inventories/{estate.environment}/estate.yml"
     return (
-        f"# Rendered by `govops render --env {estate.environment}` from {rel}.\n"
+        f"{RENDER_MARK} --env {estate.environment}` from {rel}.\n"
         "# Do not edit: change the estate or the registry and render again.\n"
     )
 

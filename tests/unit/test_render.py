@@ -90,7 +90,7 @@ def test_check_reports_changed_missing_and_stale(tmp_path: Path) -> None:
     (tmp_path / "inventories/lab/prometheus/node.json").unlink()
     stale = tmp_path / "inventories/lab/group_vars/province_atlantis/province.yml"
     stale.parent.mkdir()
-    stale.write_text("{}\n")
+    stale.write_text("# Rendered by `govops render --env lab` from an older estate\n{}\n")
     vault = tmp_path / "inventories/lab/group_vars/all/vault.yml"
     vault.write_text("secret: hand-made\n")
     result = drift(tmp_path, "lab", files)
