@@ -1,0 +1,250 @@
+"""`govops lab …`: build the image, start, inspect and remove the lab's hosts.
+
+Exit codes: 0 ok, 1 operational failure (podman, image build, boot, SSH), 2 bad input
+(unknown host or province, missing or invalid topology).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from govops.errors import GovopsError
+from govops.lab import hosts as lab_hosts
+from govops.lab.image import ensure_image
+from govops.lab.paths import LabPaths, inventories_dir
+from govops.lab.sshkeys import ssh_options
+from govops.lab.topology import load_topology, parse_provinces, select_hosts
+
+F = TypeVar("F", bound=Callable[..., Any])
+out = Console()
+err = Console(stderr=True)
+
+
+def _fail(message: str, code: int) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    sys.exit(code)
+
+
+def handle_errors(fn: F) -> F:
+    """One clear message and the documented exit code instead of a traceback."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except GovopsError as exc:
+            _fail(str(exc), exc.exit_code)
+        except FileNotFoundError as exc:
+            if exc.filename in ("podman", "debootstrap", "ssh", "ssh-keygen", "chroot"):
+                _fail(f"{exc.filename} is not installed: run scripts/install-system-deps.sh", 1)
+            raise
+        return None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def env_option(fn: F) -> F:
+    return click.option(
+        "--env",
+        "env",
+        default="lab",
+        show_default=True,
+        metavar="ENV",
+        help="Environment: reads inventories/ENV/topology.yml (from `govops render`).",
+    )(fn)
+
+
+def inventories_option(fn: F) -> F:
+    return click.option(
+        "--inventories",
+        "inventories",
+        type=click.Path(path_type=Path, file_okay=False),
+        default=None,
+        metavar="DIR",
+        help="Inventories folder (default: the checkout's).",
+    )(fn)
+
+
+@click.group("lab", context_settings={"help_option_names": ["-h", "--help"]})
+def lab_group() -> None:
+    """The lab: real Debian hosts as podman systemd containers, reachable over SSH.
+
+    Built and cached under ${GOVOPS_CACHE:-~/.cache/govops}/lab. Needs root and the packages of
+    scripts/install-system-deps.sh.
+    """
+
+
+@lab_group.command("image")
+@click.option("--rebuild", is_flag=True, help="Build even if the current tag exists.")
+@handle_errors
+def image_cmd(rebuild: bool) -> None:
+    """Build the lab image (debootstrap, ~90 s) unless its tag is already in podman.
+
+    The tag hashes govops/lab/image-packages.txt and the build recipe.
+    """
+    paths = LabPaths.default()
+    ref, built = ensure_image(lab_hosts.default_podman(paths), paths, rebuild=rebuild, console=err)
+    out.print(f"{ref} {'built' if built else 'is up to date'}")
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=False,
+    )
+
+
+@lab_group.command("up")
+@env_option
+@inventories_option
+@click.option(
+    "--provinces",
+    metavar="P1,P2|all",
+    default=None,
+    help="Provinces to start (default: the topology's default_provinces). National and "
+    "monitoring hosts always start.",
+)
+@click.option(
+    "--jobs",
+    type=click.IntRange(1, 64),
+    default=lab_hosts.DEFAULT_JOBS,
+    show_default=True,
+    help="Hosts started at once.",
+)
+@handle_errors
+def up_cmd(env: str, inventories: Path | None, provinces: str | None, jobs: int) -> None:
+    """Start the selected hosts; running ones are left alone (a second run starts nothing)."""
+    started_at = time.monotonic()
+    topology = load_topology(inventories_dir(inventories), env)
+    selected = select_hosts(topology, parse_provinces(provinces))
+    paths = LabPaths.default()
+    podman = lab_hosts.default_podman(paths)
+    image, _ = ensure_image(podman, paths, console=err)
+    with _progress() as progress:
+        task = progress.add_task(f"{env}: starting hosts", total=None)
+
+        def on_host(name: str, ok: bool) -> None:
+            progress.advance(task)
+            if not ok:
+                progress.console.print(f"[red]failed[/] {name}")
+
+        def on_plan(count: int) -> None:
+            progress.update(task, total=count, visible=count > 0)
+
+        report = lab_hosts.up(
+            topology,
+            selected,
+            image,
+            paths=paths,
+            podman=podman,
+            jobs=jobs,
+            on_host=on_host,
+            on_plan=on_plan,
+        )
+    _print_up(report, env, paths, time.monotonic() - started_at)
+    if not report.ok:
+        sys.exit(1)
+
+
+def _print_up(report: lab_hosts.UpReport, env: str, paths: LabPaths, took: float) -> None:
+    for note in report.notes:
+        err.print(f"[yellow]note:[/] {note}")
+    for name, units in sorted(report.degraded.items()):
+        err.print(f"[yellow]degraded[/] {name}: failed units {', '.join(units)}")
+    for name, reason in sorted(report.failed.items()):
+        err.print(f"[red]failed[/] {name}: {reason}", soft_wrap=True)
+    out.print(
+        f"{env}: {len(report.started)} started, {len(report.already_running)} already running"
+        + (f", {len(report.failed)} failed" if report.failed else "")
+        + f" ({took:.1f} s, image {report.image})",
+        soft_wrap=True,
+    )
+    out.print(f"limit file: {paths.hosts_limit(env)}", soft_wrap=True)
+
+
+@lab_group.command("status")
+@env_option
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@handle_errors
+def status_cmd(env: str, as_json: bool) -> None:
+    """Show the lab's containers and their state (and refresh running.json, hosts.limit)."""
+    paths = LabPaths.default()
+    containers = lab_hosts.list_containers(lab_hosts.default_podman(paths), env)
+    if containers:
+        lab_hosts.write_records(paths, env, containers)
+    if as_json:
+        click.echo(json.dumps(lab_hosts.status_rows(containers), indent=2))
+        return
+    running = sum(c.running for c in containers)
+    table = Table(title=f"{env} lab: {running} of {len(containers)} hosts running")
+    for column in ("host", "ip", "province", "system", "state", "image"):
+        table.add_column(column)
+    for c in containers:
+        style = "" if c.running else "red"
+        table.add_row(
+            c.name,
+            c.ip,
+            c.province or "-",
+            c.system or "-",
+            c.state,
+            c.image.rsplit(":", 1)[-1],
+            style=style,
+        )
+    out.print(table)
+
+
+@lab_group.command("down")
+@env_option
+@handle_errors
+def down_cmd(env: str) -> None:
+    """Remove the lab's containers and network (by label); the image stays."""
+    paths = LabPaths.default()
+    started = time.monotonic()
+    with err.status(f"removing the {env} lab"):
+        report = lab_hosts.down(env, paths=paths, podman=lab_hosts.default_podman(paths))
+    out.print(
+        f"{env}: removed {len(report.containers)} hosts and {len(report.networks)} network(s) "
+        f"({time.monotonic() - started:.1f} s)"
+    )
+    for network, reason in report.kept.items():
+        _fail(f"network {network} was left in place: {reason}", 1)
+
+
+@lab_group.command(
+    "ssh", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False}
+)
+@env_option
+@click.argument("host")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+@handle_errors
+def ssh_cmd(env: str, host: str, command: tuple[str, ...]) -> None:
+    """Log in to HOST as root (or run `-- COMMAND...`), with strict host key checking."""
+    paths = LabPaths.default()
+    target = lab_hosts.find_running(lab_hosts.default_podman(paths), env, host)
+    ssh = shutil.which("ssh")
+    if ssh is None:
+        _fail("ssh is not installed: run scripts/install-system-deps.sh", 1)
+        return
+    argv = [ssh]
+    for key, value in ssh_options(paths).items():
+        argv += ["-o", f"{key}={value}"]
+    argv += [f"root@{target.ip}", *command]
+    sys.stdout.flush()
+    os.execv(ssh, argv)  # replace this process: the terminal belongs to ssh now
