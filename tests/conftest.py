@@ -1,0 +1,3 @@
+"""Shared pytest configuration. Keep this minimal; fixtures live in tests/fixtures/."""
+
+pytest_plugins = ["tests.fixtures.postgres"]
