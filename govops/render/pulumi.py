@@ -2,12 +2,21 @@
 
 Stack `<env>-<province>` provisions one province (infra/ reads `govops:*`); stack
 `<env>-platform` holds what provinces share and read through a StackReference.
+
+The renderer owns the keys it writes. What an engineer sets with `pulumi config set` in the
+same file (`govops:dbAdminPassword` as a `secure:` value, `govops:sshPublicKey` on the
+platform, the secrets provider's `encryptionsalt`) is not rendered, so it is carried over
+from the file on disk: rendering again must never drop a secret, and `--check` stays clean.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import yaml
+
+from govops.errors import InputError
 from govops.registry.estate import Estate, ProvinceEstate
 from govops.render.common import Files, header
 from govops.yamlio import dump_yaml
@@ -22,16 +31,37 @@ def render_stacks(estate: Estate, base: str) -> Files:
         return {}
     files: Files = {}
     env = estate.environment
+    # estate.yml sits at <root>/inventories/<env>/: the stack files on disk are under <root>.
+    root = estate.path.parent.parent.parent
     platform_ref = f"{estate.cloud.organization}/govops/{stack_name(env, None)}"
-    files[f"{base}/Pulumi.{stack_name(env, None)}.yaml"] = header(estate) + dump_yaml(
-        {"config": _platform_config(estate)}
-    )
+    rel = f"{base}/Pulumi.{stack_name(env, None)}.yaml"
+    files[rel] = header(estate) + dump_yaml(_with_kept(root / rel, _platform_config(estate)))
     for p, pe in estate.provinces.items():
         config = _province_config(estate, pe) | {"govops:platformStack": platform_ref}
-        files[f"{base}/Pulumi.{stack_name(env, p)}.yaml"] = header(estate) + dump_yaml(
-            {"config": config}
-        )
+        rel = f"{base}/Pulumi.{stack_name(env, p)}.yaml"
+        files[rel] = header(estate) + dump_yaml(_with_kept(root / rel, config))
     return files
+
+
+def _with_kept(path: Path, config: dict[str, Any]) -> dict[str, Any]:
+    """The stack file's content: top-level keys other than `config` from the file on disk
+    (the secrets provider's, first, where Pulumi writes them), then the rendered config,
+    then the config keys on disk that the renderer does not write, in their file order.
+    """
+    if not path.is_file():
+        return {"config": config}
+    try:
+        current = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise InputError(path, "", "valid YAML (a Pulumi stack config)", got=str(exc)) from None
+    if not isinstance(current, dict):
+        return {"config": config}
+    kept_top = {k: v for k, v in current.items() if k != "config"}
+    on_disk = current.get("config")
+    if on_disk is not None and not isinstance(on_disk, dict):
+        raise InputError(path, "config", "a mapping of stack config keys", got=on_disk)
+    kept = {k: v for k, v in (on_disk or {}).items() if k not in config}
+    return kept_top | {"config": config | kept}
 
 
 def _platform_config(estate: Estate) -> dict[str, Any]:
@@ -57,6 +87,8 @@ def _province_config(estate: Estate, pe: ProvinceEstate) -> dict[str, Any]:
             "volumeGb": size.volume_gb,
             "edgeTier": system.edge_tier,
             "appPort": system.app_port,
+            # The load balancer's health monitor probes this path on the edge tier.
+            "readiness": system.health.readiness,
             "ports": [
                 {"tier": tier, "port": p.port, "protocol": p.protocol, "from": p.from_}
                 for tier, spec in system.tiers.items()
@@ -79,6 +111,8 @@ def _province_config(estate: Estate, pe: ProvinceEstate) -> dict[str, Any]:
         "govops:network": {
             "cidr": str(pe.network),
             "subnets": {k: str(v) for k, v in pe.subnets.items()},
+            # Ports reachable `from: national` open to this range (the counterparts' hosts).
+            "national": str(estate.network.national),
         },
         "govops:externalNetwork": estate.cloud.external_network,
         "govops:volumeType": estate.cloud.volume_type,

@@ -1,0 +1,147 @@
+"""The estate's policies as plain functions of (resource type, inputs, context).
+
+`pulumi preview --policy-pack infra/policy` runs them through the pack (pack.py) on what
+the engine is about to create; `govops plan` and the unit tests run the very same functions
+on what the program registered under mocks. Inputs use the engine's wire names (camelCase:
+`remoteIpPrefix`, `volumeType`), which is what both see.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from ipaddress import ip_network
+from typing import Any
+
+from infra.estate.labels import LABEL_FIELDS, LABEL_KEYS, UNLABELLED, labels_in
+
+SEC_GROUP_RULE = "openstack:networking/secGroupRule:SecGroupRule"
+SUBNET = "openstack:networking/subnet:Subnet"
+VOLUME = "openstack:blockstorage/volume:Volume"
+# Ports that must never be reachable from outside the private ranges.
+ADMIN_PORTS = {22: "SSH", 5432: "PostgreSQL"}
+
+
+@dataclass(frozen=True)
+class StackContext:
+    """What a policy needs to know about the stack's cloud (from its config)."""
+
+    volume_type: str | None = None  # the encrypted volume type (govops:volumeType)
+    encryption_supported: bool = True  # govops:volumeEncryption
+
+
+Check = Callable[[str, Mapping[str, Any], StackContext], list[str]]
+
+
+def required_labels(typ: str, props: Mapping[str, Any], ctx: StackContext) -> list[str]:
+    """Every OpenStack resource that can carry labels carries province, system, tier and
+    environment; a type the label table does not know is refused until someone adds it."""
+    del ctx
+    if not typ.startswith("openstack:") or typ in UNLABELLED:
+        return []
+    fields = LABEL_FIELDS.get(typ)
+    if fields is None:
+        return [f"{typ} is in neither LABEL_FIELDS nor UNLABELLED (infra/estate/labels.py)"]
+    problems = []
+    for field in fields:
+        found = labels_in(field, props.get(field))
+        missing = [k for k in LABEL_KEYS if not found.get(k)]
+        if missing:
+            problems.append(f"{field} lack {', '.join(missing)}")
+    return problems
+
+
+def no_public_admin_ingress(typ: str, props: Mapping[str, Any], ctx: StackContext) -> list[str]:
+    """No rule admits SSH (22) or PostgreSQL (5432) from beyond the private ranges."""
+    del ctx
+    if typ != SEC_GROUP_RULE or props.get("direction") != "ingress":
+        return []
+    if str(props.get("protocol") or "any").lower() not in ("tcp", "6", "any", ""):
+        return []
+    prefix = props.get("remoteIpPrefix")
+    if prefix is None and props.get("remoteGroupId"):
+        return []  # from members of another security group: inside the project
+    # No prefix and no remote group means any source at all.
+    source = str(prefix) if prefix else "0.0.0.0/0"
+    try:
+        private = ip_network(source, strict=False).is_private
+    except ValueError:
+        return [f"remoteIpPrefix {source!r} is not a network"]
+    if private:
+        return []
+    low = int(props.get("portRangeMin") or 1)
+    high = int(props.get("portRangeMax") or 65535)
+    return [
+        f"admits {what} (tcp/{port}) from {source}"
+        for port, what in ADMIN_PORTS.items()
+        if low <= port <= high
+    ]
+
+
+def private_subnets(typ: str, props: Mapping[str, Any], ctx: StackContext) -> list[str]:
+    """Subnets use private (RFC 1918) ranges only: public addresses come as floating IPs."""
+    del ctx
+    if typ != SUBNET:
+        return []
+    cidr = str(props.get("cidr") or "")
+    try:
+        private = ip_network(cidr, strict=False).is_private
+    except ValueError:
+        return [f"cidr {cidr!r} is not a network"]
+    return [] if private else [f"cidr {cidr} is not a private range"]
+
+
+def encrypted_volumes(typ: str, props: Mapping[str, Any], ctx: StackContext) -> list[str]:
+    """Where the cloud encrypts volumes (by volume type), every volume uses that type."""
+    if typ != VOLUME or not ctx.encryption_supported:
+        return []
+    got = props.get("volumeType")
+    if ctx.volume_type is None:
+        return ["the cloud encrypts volumes but the stack names no volume type (govops:volumeType)"]
+    if got != ctx.volume_type:
+        return [f"volumeType {got!r} is not the encrypted type {ctx.volume_type!r}"]
+    return []
+
+
+@dataclass(frozen=True)
+class Policy:
+    name: str
+    description: str
+    check: Check
+
+
+POLICIES = (
+    Policy(
+        "required-labels", "Resources carry province, system, tier, environment", required_labels
+    ),
+    Policy(
+        "no-public-admin-ingress",
+        "No SSH (22) or PostgreSQL (5432) ingress from public addresses",
+        no_public_admin_ingress,
+    ),
+    Policy("private-subnets", "Subnets use private address ranges only", private_subnets),
+    Policy(
+        "encrypted-volumes",
+        "Volumes use the encrypted volume type where the cloud supports it",
+        encrypted_volumes,
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Violation:
+    policy: str
+    resource: str  # the resource's logical name
+    type: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.resource} ({self.type}): {self.policy}: {self.message}"
+
+
+def evaluate(typ: str, name: str, props: Mapping[str, Any], ctx: StackContext) -> list[Violation]:
+    return [
+        Violation(policy.name, name, typ, message)
+        for policy in POLICIES
+        for message in policy.check(typ, props, ctx)
+    ]

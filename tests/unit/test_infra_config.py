@@ -1,0 +1,147 @@
+"""Stack config → specs and rules: every mistake names the file and the key."""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Network
+from typing import Any
+
+import pytest
+
+from infra.estate.config import StackConfigError, parse_platform, parse_province, role_of
+from infra.estate.rules import ANYWHERE, db_rules, ssh_rules, system_rules
+
+from .infra_support import stack_config
+
+HUE = "infra/stacks/Pulumi.production-hue.yaml"
+
+
+def hue() -> dict[str, Any]:
+    return stack_config("production-hue")
+
+
+def test_hue_parses_into_the_rendered_values() -> None:
+    spec = parse_province(hue(), HUE)
+    assert (spec.codename, spec.label, spec.communes) == ("hue", "hue", 40)
+    assert spec.network.subnets["app"] == IPv4Network("10.46.64.0/18")
+    assert [h.name for h in spec.systems["procedures"].hosts] == [
+        "hue-procedures-1",
+        "hue-procedures-2",
+    ]
+    assert spec.db.host.name == "hue-db" and spec.volume_type == "encrypted"
+    assert spec.systems["meetings"].public_ports[1].protocol == "udp"
+    assert role_of(hue(), HUE) == "province"
+
+
+def test_multi_word_province_gets_a_dns_label() -> None:
+    spec = parse_province(stack_config("production-ho-chi-minh"), "x.yaml")
+    assert spec.codename == "ho_chi_minh" and spec.label == "ho-chi-minh"
+
+
+def _set(config: dict[str, Any], path: tuple[str | int, ...], value: Any) -> None:
+    node: Any = config
+    for part in path[:-1]:
+        node = node[part]
+    if value is KeyError:
+        del node[path[-1]]
+    else:
+        node[path[-1]] = value
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "key", "expected"),
+    [
+        (
+            ("govops:systems", "procedures", "ports", 0, "from"),
+            "everyone",
+            "config.govops:systems.procedures.ports[0].from",
+            "one of public, province, national, local",
+        ),
+        (
+            ("govops:systems", "procedures", "ports", 1, "from"),
+            "public",
+            "config.govops:systems.procedures.ports[1].from",
+            "public only on the edge tier 'front'",
+        ),
+        (
+            ("govops:network", "subnets", "mgmt"),
+            KeyError,
+            "config.govops:network.subnets.mgmt",
+            "a subnet (required key is missing)",
+        ),
+        (
+            ("govops:network", "subnets", "data"),
+            "10.47.128.0/18",
+            "config.govops:network.subnets.data",
+            "a range inside the network 10.46.0.0/16",
+        ),
+        (
+            ("govops:systems", "lgsp", "hosts", 0, "ip"),
+            "10.46.128.99",
+            "config.govops:systems.lgsp.hosts[0].ip",
+            "an address in the subnet 10.46.64.0/18",
+        ),
+        (
+            ("govops:province", "communes"),
+            "forty",
+            "config.govops:province.communes",
+            "an integer from 1 to 10000",
+        ),
+        (
+            ("govops:db", "volumeGb"),
+            KeyError,
+            "config.govops:db.volumeGb",
+            "a value (required key is missing)",
+        ),
+        (("govops:volumeEncryption",), "yes", "config.govops:volumeEncryption", "true or false"),
+        (
+            ("govops:systems", "documents", "readiness"),
+            "readyz",
+            "config.govops:systems.documents.readiness",
+            "an HTTP path starting with /",
+        ),
+    ],
+)
+def test_a_wrong_value_names_file_and_key(
+    path: tuple[str | int, ...], value: Any, key: str, expected: str
+) -> None:
+    config = hue()
+    _set(config, path, value)
+    with pytest.raises(StackConfigError) as err:
+        parse_province(config, HUE)
+    assert err.value.source == HUE
+    assert str(err.value).startswith(f"{HUE}: {key}: expected {expected}")
+
+
+def test_unknown_role_and_platform_key() -> None:
+    with pytest.raises(StackConfigError, match=r"config\.govops:role: expected one of platform"):
+        role_of({"govops:role": "nation"}, HUE)
+    platform = stack_config("production-platform")
+    with pytest.raises(StackConfigError, match=r"config\.govops:sshPublicKey: expected a value"):
+        parse_platform(platform, "p.yaml")
+    platform["govops:sshPublicKey"] = "not a key"
+    with pytest.raises(StackConfigError, match="an OpenSSH public key"):
+        parse_platform(platform, "p.yaml")
+
+
+def test_rules_follow_the_catalog_reach() -> None:
+    spec = parse_province(hue(), HUE)
+    net = spec.network
+    procedures = system_rules(spec.systems["procedures"], net)
+    assert [(r.port, r.cidr) for r in procedures["front"]] == [(443, ANYWHERE)]
+    assert procedures["app"] == []  # `local`: no rule at all
+    documents = system_rules(spec.systems["documents"], net)
+    assert [(r.port, r.cidr) for r in documents["front"]] == [(443, "10.46.0.0/16")]
+    lgsp = system_rules(spec.systems["lgsp"], net)
+    assert [(r.tier, r.cidr) for r in lgsp["gateway"]] == [("gateway", ANYWHERE)]
+    meetings = system_rules(spec.systems["meetings"], net)
+    assert [(r.protocol, r.port) for r in meetings["front"]] == [("tcp", 443), ("udp", 10000)]
+    assert [(r.port, r.cidr) for r in db_rules(net)] == [(5432, "10.46.64.0/18")]
+    assert [(r.port, r.cidr) for r in ssh_rules(net)] == [(22, "10.46.192.0/18")]
+
+
+def test_national_reach_opens_to_the_national_range() -> None:
+    config = hue()
+    config["govops:systems"]["reporting"]["ports"][0]["from"] = "national"
+    spec = parse_province(config, HUE)
+    rules = system_rules(spec.systems["reporting"], spec.network)
+    assert [(r.port, r.cidr, r.reach) for r in rules["front"]] == [(443, "10.0.0.0/16", "national")]

@@ -1,0 +1,167 @@
+"""The policies: the production estate passes; configs that must be refused are, naming
+the resource; the pack's policies are these same checks; the fast mocks change nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pulumi.runtime
+import pytest
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyCustomTimeouts,
+    PolicyResourceOptions,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+)
+
+from infra.estate.config import parse_province
+from infra.mocks import Registration
+from infra.policy.checks import POLICIES, StackContext, Violation, evaluate, required_labels
+from infra.policy.pack import policies
+from infra.runner import StackRun, fast_mocks
+
+from .infra_support import (
+    production_runs,
+    production_stacks,
+    reset_pulumi,
+    run_config,
+    stack_config,
+)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_pulumi() -> Iterator[None]:
+    reset_pulumi()
+    yield
+    reset_pulumi()
+
+
+def violations_of(run: StackRun, config: dict[str, Any]) -> list[Violation]:
+    spec = parse_province(config, "x.yaml")
+    ctx = StackContext(spec.volume_type, spec.volume_encryption)
+    return [
+        v for r in run.registrations if r.custom for v in evaluate(r.type, r.name, r.inputs, ctx)
+    ]
+
+
+def test_the_production_estate_passes_every_policy() -> None:
+    for s in production_stacks():
+        ctx = StackContext(
+            s.province.volume_type if s.province else None,
+            s.province.volume_encryption if s.province else True,
+        )
+        for r in production_runs()[s.stack].registrations:
+            assert evaluate(r.type, r.name, r.inputs, ctx) == [], (s.stack, r.name)
+
+
+def _refused(config: dict[str, Any]) -> list[tuple[str, str, str]]:
+    return [(v.policy, v.resource, v.message) for v in violations_of(run_config(config), config)]
+
+
+def test_postgresql_open_to_the_public_is_refused_naming_the_resource() -> None:
+    config = stack_config("production-hue")
+    config["govops:systems"]["procedures"]["ports"].append(
+        {"tier": "front", "port": 5432, "protocol": "tcp", "from": "public"}
+    )
+    assert _refused(config) == [
+        (
+            "no-public-admin-ingress",
+            "hue-procedures-front-tcp-5432-public",
+            "admits PostgreSQL (tcp/5432) from 0.0.0.0/0",
+        )
+    ]
+
+
+def test_ssh_open_to_the_public_is_refused() -> None:
+    config = stack_config("production-hue")
+    config["govops:systems"]["lgsp"]["ports"].append(
+        {"tier": "gateway", "port": 22, "protocol": "tcp", "from": "public"}
+    )
+    assert [(p, r) for p, r, _ in _refused(config)] == [
+        ("no-public-admin-ingress", "hue-lgsp-gateway-tcp-22-public")
+    ]
+
+
+def test_a_public_subnet_is_refused() -> None:
+    config = stack_config("production-hue")
+    config["govops:network"]["cidr"] = "0.0.0.0/0"
+    config["govops:network"]["subnets"]["mgmt"] = "46.46.192.0/18"
+    assert _refused(config) == [
+        # SSH is admitted from the mgmt subnet, which is now public too.
+        (
+            "no-public-admin-ingress",
+            "hue-ssh-tcp-22-mgmt",
+            "admits SSH (tcp/22) from 46.46.192.0/18",
+        ),
+        ("private-subnets", "hue-mgmt", "cidr 46.46.192.0/18 is not a private range"),
+    ]
+
+
+def test_unencrypted_volumes_are_refused_where_the_cloud_encrypts() -> None:
+    config = stack_config("production-hue")
+    config["govops:volumeType"] = None
+    refused = _refused(config)
+    assert {p for p, _, _ in refused} == {"encrypted-volumes"}
+    assert "hue-db-data" in {r for _, r, _ in refused} and len(refused) == 8
+    config["govops:volumeEncryption"] = False  # a cloud without encryption: nothing to demand
+    assert _refused(config) == []
+
+
+def test_labels_are_checked_per_field() -> None:
+    ctx = StackContext()
+    sg = "openstack:networking/secGroup:SecGroup"
+    assert required_labels(sg, {"tags": ["province=hue", "system=lgsp"]}, ctx) == [
+        "tags lack tier, environment"
+    ]
+    assert required_labels("openstack:compute/keypair:Keypair", {}, ctx) == []
+    assert required_labels("openstack:compute/servergroup:ServerGroup", {}, ctx) != []
+
+
+def _args(r: Registration) -> ResourceValidationArgs:
+    opts = PolicyResourceOptions(
+        protect=False,
+        ignore_changes=[],
+        delete_before_replace=None,
+        aliases=[],
+        custom_timeouts=PolicyCustomTimeouts(0, 0, 0),
+        additional_secret_outputs=[],
+        parent=r.parent,
+    )
+    return ResourceValidationArgs(r.type, r.inputs, r.urn, r.name, opts, None)
+
+
+def test_the_pack_runs_the_same_checks_mandatory() -> None:
+    pack = policies()
+    assert [p.name for p in pack] == [p.name for p in POLICIES]
+    assert {p.enforcement_level for p in pack} == {EnforcementLevel.MANDATORY}
+    config = stack_config("production-hue")
+    config["govops:systems"]["procedures"]["ports"].append(
+        {"tier": "front", "port": 5432, "protocol": "tcp", "from": "public"}
+    )
+    run = run_config(config)
+
+    def report(stack_config: dict[str, str]) -> list[str]:
+        # The engine hands the pack the stack's config (PULUMI_CONFIG); do the same.
+        pulumi.runtime.set_all_config(stack_config)
+        reported: list[str] = []
+        for r in run.registrations:
+            for policy in pack:
+                assert isinstance(policy, ResourceValidationPolicy)
+                policy.validate(_args(r), lambda message, urn: reported.append(message))
+        return reported
+
+    encrypted = {"govops:volumeType": "encrypted", "govops:volumeEncryption": "true"}
+    assert report(encrypted) == [
+        "hue-procedures-front-tcp-5432-public: admits PostgreSQL (tcp/5432) from 0.0.0.0/0"
+    ]
+    assert len(report({"govops:volumeEncryption": "true"})) == 1 + 8  # and every volume
+
+
+def test_fast_mocks_register_exactly_what_the_stock_mocks_do() -> None:
+    stock = run_config(stack_config("production-hue"))
+    with fast_mocks():
+        fast = run_config(stack_config("production-hue"))
+    assert stock.registrations == fast.registrations
+    assert stock.outputs == fast.outputs
