@@ -1,0 +1,325 @@
+"""`govops converge`: run the playbooks against an environment's rendered inventory.
+
+The same `ansible-playbook` run an operator would type by hand, with three additions:
+
+- a lab environment (one whose inventory has a rendered `topology.yml`) is limited to the
+  hosts the lab has running, from `<cache>/lab/<env>/hosts.limit` (written by `govops lab`);
+  a `--limit` pattern is intersected with them;
+- the PLAY RECAP is parsed into per-host counts, so callers (the CLI, tests, benchmarks) can
+  tell "changed nothing" from "changed something" without reading Ansible's output;
+- Ansible's failures become one exit code (1), bad input another (2), as elsewhere in govops.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from govops.errors import GovopsError
+from govops.lab.paths import LabPaths
+
+PLAYBOOKS_DIR = "playbooks"
+DEFAULT_PLAYBOOK = "site.yml"
+RECAP_LINE = re.compile(
+    r"^(?P<host>\S+)\s*:\s*ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+"
+    r"unreachable=(?P<unreachable>\d+)\s+failed=(?P<failed>\d+)"
+    r"(?:\s+skipped=(?P<skipped>\d+))?(?:\s+rescued=(?P<rescued>\d+))?"
+    r"(?:\s+ignored=(?P<ignored>\d+))?\s*$"
+)
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+ENV_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,30}$")
+
+
+class ConvergeInputError(GovopsError):
+    """An unknown environment, playbook or limit (exit code 2)."""
+
+    exit_code = 2
+
+
+class LabNotUp(GovopsError):
+    """A lab environment with no running hosts recorded (exit code 1)."""
+
+
+class AnsibleFailed(GovopsError):
+    """ansible-playbook reported failed or unreachable hosts, or did not run (exit code 1)."""
+
+
+@dataclass(frozen=True)
+class HostRecap:
+    """One PLAY RECAP line."""
+
+    host: str
+    ok: int
+    changed: int
+    unreachable: int
+    failed: int
+    skipped: int = 0
+    rescued: int = 0
+    ignored: int = 0
+
+
+@dataclass(frozen=True)
+class ConvergeRequest:
+    """What to run: environment, playbook, limit, check mode, extra ansible-playbook args."""
+
+    env: str
+    playbook: str = DEFAULT_PLAYBOOK
+    limit: str | None = None
+    check: bool = False
+    diff: bool = False
+    extra_args: tuple[str, ...] = ()
+    inventories: Path | None = None
+
+
+@dataclass
+class ConvergeResult:
+    """What happened: the command, Ansible's exit code, the recap, the time taken."""
+
+    command: list[str]
+    returncode: int
+    recap: dict[str, HostRecap] = field(default_factory=dict)
+    seconds: float = 0.0
+    limited_to: list[str] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0 and not any(
+            r.failed or r.unreachable for r in self.recap.values()
+        )
+
+    @property
+    def changed_hosts(self) -> list[str]:
+        return sorted(h for h, r in self.recap.items() if r.changed)
+
+    @property
+    def failed_hosts(self) -> list[str]:
+        return sorted(h for h, r in self.recap.items() if r.failed or r.unreachable)
+
+    def totals(self) -> dict[str, int]:
+        keys = ("ok", "changed", "unreachable", "failed", "skipped", "rescued", "ignored")
+        return {k: sum(getattr(r, k) for r in self.recap.values()) for k in keys}
+
+
+def parse_recap(output: str) -> dict[str, HostRecap]:
+    """Per-host counts from the PLAY RECAP block(s) of ansible-playbook's output.
+
+    Several recaps (one per playbook run) accumulate: the last line of a host wins.
+    """
+    recap: dict[str, HostRecap] = {}
+    in_recap = False
+    for raw in output.splitlines():
+        line = ANSI.sub("", raw).rstrip()
+        if line.startswith("PLAY RECAP"):
+            in_recap = True
+            continue
+        if not in_recap:
+            continue
+        match = RECAP_LINE.match(line)
+        if match is None:
+            if line.strip():
+                in_recap = False
+            continue
+        counts = {k: int(v) for k, v in match.groupdict().items() if k != "host" and v}
+        recap[match["host"]] = HostRecap(host=match["host"], **counts)
+    return recap
+
+
+def is_lab_env(inventory: Path) -> bool:
+    """A lab environment's inventory carries the lab topology `govops render` writes."""
+    return (inventory / "topology.yml").is_file()
+
+
+def read_limit_file(path: Path) -> list[str]:
+    """Host names, one a line (blank lines and `#` comments ignored)."""
+    hosts = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        name = line.split("#", 1)[0].strip()
+        if name:
+            hosts.append(name)
+    return hosts
+
+
+def ansible_bin(name: str) -> str:
+    """An Ansible executable from this interpreter's environment, else from PATH."""
+    beside = Path(sys.executable).parent / name
+    if beside.is_file():
+        return str(beside)
+    found = shutil.which(name)
+    if found is None:
+        raise AnsibleFailed(f"{name} is not installed (make venv)")
+    return found
+
+
+def resolve_pattern(inventory: Path, pattern: str, env: Mapping[str, str]) -> list[str]:
+    """Host names an Ansible host pattern selects in the inventory (`ansible --list-hosts`)."""
+    proc = subprocess.run(
+        [ansible_bin("ansible"), "-i", str(inventory), pattern, "--list-hosts"],
+        capture_output=True,
+        text=True,
+        env=dict(env),
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise ConvergeInputError(f"--limit {pattern!r}: {proc.stderr.strip() or proc.stdout}")
+    lines = [line.strip() for line in proc.stdout.splitlines()]
+    return [line for line in lines if line and not line.startswith("hosts (")]
+
+
+class Converge:
+    """Builds and runs one ansible-playbook invocation for a request."""
+
+    def __init__(
+        self,
+        root: Path,
+        request: ConvergeRequest,
+        *,
+        lab_paths: LabPaths | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        if not ENV_NAME.match(request.env):
+            raise ConvergeInputError(f"--env {request.env!r}: expected a name like lab, production")
+        self.root = root
+        self.request = request
+        self.lab_paths = lab_paths or LabPaths.default()
+        self.environ = dict(os.environ if environ is None else environ)
+        inventories = request.inventories or root / "inventories"
+        self.inventory = inventories / request.env
+        if not (self.inventory / "hosts.yml").is_file():
+            raise ConvergeInputError(
+                f"{self.inventory}/hosts.yml: missing; run `govops render --env {request.env}`"
+            )
+        self.playbook = self._playbook_path(request.playbook)
+
+    def _playbook_path(self, name: str) -> Path:
+        candidate = Path(name)
+        if not candidate.is_absolute():
+            candidate = self.root / PLAYBOOKS_DIR / name
+        if not candidate.is_file():
+            known = sorted(p.name for p in (self.root / PLAYBOOKS_DIR).glob("*.yml"))
+            raise ConvergeInputError(
+                f"--playbook {name!r}: no such playbook; known: {', '.join(known)}"
+            )
+        return candidate
+
+    def env(self) -> dict[str, str]:
+        env = dict(self.environ)
+        # Roles live beside the playbooks' folder; say so even when ANSIBLE_CONFIG points at
+        # another configuration (the benchmark's "Ansible defaults" run).
+        env.setdefault("ANSIBLE_ROLES_PATH", str(self.root / "roles"))
+        env.setdefault("PYTHONUNBUFFERED", "1")
+        return env
+
+    def lab_limit(self) -> tuple[str, list[str]] | None:
+        """For a lab environment: the --limit value and the hosts it selects."""
+        if not is_lab_env(self.inventory):
+            return None
+        limit_file = self.lab_paths.hosts_limit(self.request.env)
+        running = read_limit_file(limit_file) if limit_file.is_file() else []
+        if not running:
+            raise LabNotUp(
+                f"the {self.request.env} lab is not up ({limit_file} is missing or empty): "
+                f"run `govops lab up --env {self.request.env}` first"
+            )
+        if self.request.limit is None:
+            return f"@{limit_file}", running
+        wanted = set(resolve_pattern(self.inventory, self.request.limit, self.env()))
+        selected = [h for h in running if h in wanted]
+        if not selected:
+            raise ConvergeInputError(
+                f"--limit {self.request.limit!r} selects no host the {self.request.env} lab "
+                f"has running ({len(running)} running, listed in {limit_file})"
+            )
+        combined = limit_file.with_name("converge.limit")
+        combined.write_text("".join(f"{h}\n" for h in selected), encoding="utf-8")
+        return f"@{combined}", selected
+
+    def command(self, limit: str | None) -> list[str]:
+        argv = [ansible_bin("ansible-playbook"), "-i", str(self.inventory), str(self.playbook)]
+        if limit is not None:
+            argv += ["--limit", limit]
+        if self.request.check:
+            argv.append("--check")
+        if self.request.diff:
+            argv.append("--diff")
+        return argv + list(self.request.extra_args)
+
+    def run(self, echo: Callable[[str], None] | None = None) -> ConvergeResult:
+        """Run ansible-playbook from the repository root, streaming its output to `echo`."""
+        lab = self.lab_limit()
+        limit = lab[0] if lab else self.request.limit
+        argv = self.command(limit)
+        env = self.env()
+        if echo is not None and sys.stdout.isatty():
+            env.setdefault("ANSIBLE_FORCE_COLOR", "1")
+        started = time.monotonic()
+        lines: list[str] = []
+        try:
+            proc = subprocess.Popen(
+                argv,
+                cwd=self.root,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                bufsize=1,
+            )
+        except OSError as exc:
+            raise AnsibleFailed(f"cannot run {argv[0]}: {exc}") from exc
+        assert proc.stdout is not None
+        with proc:
+            for line in proc.stdout:
+                lines.append(line)
+                if echo is not None:
+                    echo(line.rstrip("\n"))
+        return ConvergeResult(
+            command=argv,
+            returncode=proc.returncode,
+            recap=parse_recap("".join(lines)),
+            seconds=time.monotonic() - started,
+            limited_to=lab[1] if lab else None,
+        )
+
+
+def converge(
+    root: Path,
+    request: ConvergeRequest,
+    *,
+    echo: Callable[[str], None] | None = None,
+    lab_paths: LabPaths | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> ConvergeResult:
+    """Run the request; the result says what changed (see ConvergeResult.ok)."""
+    return Converge(root, request, lab_paths=lab_paths, environ=environ).run(echo)
+
+
+def summary(result: ConvergeResult, env: str) -> str:
+    """One line: hosts, what changed, what failed, how long."""
+    totals = result.totals()
+    hosts = len(result.recap)
+    changed = result.changed_hosts
+    parts = [
+        f"{env}: {hosts} hosts",
+        f"changed={totals['changed']} on {len(changed)} host{'s' if len(changed) != 1 else ''}",
+        f"failed={totals['failed']}",
+        f"unreachable={totals['unreachable']}",
+        f"{result.seconds:.1f} s",
+    ]
+    return ", ".join(parts)
+
+
+def format_recap(recap: Mapping[str, HostRecap]) -> list[str]:
+    """The recap as aligned lines (for callers that did not stream Ansible's output)."""
+    width = max((len(h) for h in recap), default=0)
+    return [
+        f"{r.host:<{width}} : ok={r.ok:<4} changed={r.changed:<4} unreachable={r.unreachable:<4}"
+        f" failed={r.failed:<4} skipped={r.skipped:<4} rescued={r.rescued:<4}"
+        f" ignored={r.ignored}"
+        for r in sorted(recap.values(), key=lambda r: r.host)
+    ]
