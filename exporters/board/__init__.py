@@ -1,0 +1,1 @@
+"""A static HTML readiness board rendered from Prometheus queries (`govops monitoring board`)."""

@@ -1,0 +1,209 @@
+"""`govops monitoring …`: the prober, the cutover exporter, rules, dashboards, the board.
+
+Thin: each command parses options and calls the exporters' library. Exit codes: 0 ok, 1 drift
+found (`--check`) or an operational failure, 2 bad input (an estate, config or option).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from govops.cli import console, err_console, handle_errors, open_estate
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@click.group("monitoring", context_settings={"help_option_names": ["-h", "--help"]})
+def monitoring_group() -> None:
+    """Prometheus side: domain prober, cutover exporter, rules, dashboards, readiness board."""
+
+
+def _env_option(default: str = "production") -> Callable[[F], F]:
+    return click.option(
+        "--env",
+        "env",
+        default=default,
+        show_default=True,
+        metavar="ENV",
+        help="Environment: the folder inventories/ENV/ holding estate.yml.",
+    )
+
+
+def _prober_options(fn: F) -> F:
+    options: list[Callable[[F], F]] = [
+        click.option(
+            "--endpoints",
+            type=click.Path(path_type=Path, dir_okay=False, exists=True),
+            help="YAML replacing some fronts' or counterparts' URLs (never adding provinces).",
+        ),
+        click.option("--ca-file", help="CA bundle the fronts' certificates chain to."),
+        click.option(
+            "--commune-period",
+            type=float,
+            default=86400.0,
+            show_default=True,
+            help="Seconds within which every commune gets a test dossier.",
+        ),
+        click.option("--state-dir", help="Where per-province commune ledgers survive restarts."),
+        _env_option("lab"),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def _prober_config(
+    env: str,
+    endpoints: Path | None,
+    ca_file: str | None,
+    commune_period: float,
+    state_dir: str | None,
+) -> object:
+    from exporters.govops_prober.from_estate import config_from_estate, load_endpoints
+
+    _, estate = open_estate(env)
+    return config_from_estate(
+        estate,
+        endpoints=load_endpoints(endpoints) if endpoints else None,
+        endpoints_source=str(endpoints or ""),
+        ca_file=ca_file,
+        commune_period_seconds=commune_period,
+        state_dir=state_dir,
+    )
+
+
+@monitoring_group.command("prober-config")
+@_prober_options
+@click.option(
+    "--out", type=click.Path(path_type=Path, dir_okay=False), help="Write here (default: stdout)."
+)
+@handle_errors
+def prober_config_cmd(
+    env: str,
+    endpoints: Path | None,
+    ca_file: str | None,
+    commune_period: float,
+    state_dir: str | None,
+    out: Path | None,
+) -> None:
+    """Write the domain prober's JSON config from the registry and the estate.
+
+    The monitoring host runs `python3 -m govops_prober --config FILE` on it, without govops.
+    """
+    from exporters.govops_prober.config import ProberConfig
+
+    config = _prober_config(env, endpoints, ca_file, commune_period, state_dir)
+    assert isinstance(config, ProberConfig)
+    text = config.to_json()
+    if out is None:
+        click.echo(text, nl=False)
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    err_console.print(f"wrote {out}: {len(config.provinces)} provinces")
+
+
+@monitoring_group.command("prober")
+@_prober_options
+@click.option("--listen", default="127.0.0.1:9471", show_default=True, metavar="HOST:PORT")
+@handle_errors
+def prober_cmd(
+    env: str,
+    endpoints: Path | None,
+    ca_file: str | None,
+    commune_period: float,
+    state_dir: str | None,
+    listen: str,
+) -> None:
+    """Serve the domain prober: GET /probe?target=<province>&module=<module>."""
+    from exporters.govops_prober.__main__ import parse_listen, run
+    from exporters.govops_prober.config import ProberConfig
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    config = _prober_config(env, endpoints, ca_file, commune_period, state_dir)
+    assert isinstance(config, ProberConfig)
+    run(config, *parse_listen(listen))
+
+
+@monitoring_group.command("cutover-exporter")
+@click.option("--state", help="Runbook state store URL (default: the engine's).")
+@click.option("--run", "run_id", help="The run to show (default: active, else latest).")
+@click.option("--listen", default="127.0.0.1:9472", show_default=True, metavar="HOST:PORT")
+@handle_errors
+def cutover_exporter_cmd(state: str | None, run_id: str | None, listen: str) -> None:
+    """Serve the cutover-progress exporter (the runbook state as metrics) on /metrics."""
+    from exporters.cutover_exporter.__main__ import serve
+    from exporters.cutover_exporter.source import RunbookStoreSource
+
+    host, _, port = listen.rpartition(":")
+    if not host or not port.isdigit():
+        raise click.BadParameter(f"expected HOST:PORT, got {listen!r}", param_hint="--listen")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    serve(RunbookStoreSource(state, run_id), host, int(port))
+
+
+@monitoring_group.command("rules")
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 if committed rules drift.")
+def rules_cmd(check: bool) -> None:
+    """Generate exporters/rules/*.yml from the tables in exporters/rules/generate.py."""
+    from exporters.rules import generate
+
+    _generated("rules", generate.drift, generate.write, check)
+
+
+@monitoring_group.command("dashboards")
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 if committed JSON drifts.")
+def dashboards_cmd(check: bool) -> None:
+    """Generate the Grafana dashboards exporters/dashboards/*.json."""
+    from exporters.dashboards import generate
+
+    _generated("dashboards", generate.drift, generate.write, check)
+
+
+def _generated(
+    what: str, drift: Callable[[], list[str]], write: Callable[[], list[str]], check: bool
+) -> None:
+    if check:
+        diffs = drift()
+        if diffs:
+            for d in diffs:
+                click.echo(d, err=True)
+            err_console.print(f"[bold red]drift[/]: run `govops monitoring {what}` and commit")
+            sys.exit(1)
+        console.print(f"[green]no drift[/]: {what} match their generator")
+        return
+    written = write()
+    console.print(
+        f"{what}: {len(written)} file(s) written" + (f": {', '.join(written)}" if written else "")
+    )
+
+
+@monitoring_group.command("board")
+@click.option(
+    "--prometheus", "prometheus", required=True, metavar="URL", help="Prometheus base URL."
+)
+@click.option(
+    "--out", required=True, type=click.Path(path_type=Path, dir_okay=False), help="HTML file."
+)
+@_env_option("production")
+@handle_errors
+def board_cmd(prometheus: str, out: Path, env: str) -> None:
+    """Render the static HTML readiness board from Prometheus queries."""
+    from exporters.board.render import collect, render
+
+    started = time.perf_counter()
+    _, estate = open_estate(env)
+    board = collect(estate, prometheus)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(render(board), encoding="utf-8")
+    console.print(
+        f"wrote {out}: {board.provinces_up}/{len(board.provinces)} provinces all up, "
+        f"{len(board.alerts)} alerts firing ({time.perf_counter() - started:.2f} s)"
+    )

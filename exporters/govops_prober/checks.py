@@ -1,0 +1,340 @@
+"""The synthetic transactions, each named by what a citizen or an official does.
+
+Each check is one transaction through a province's front door (the same nginx citizens and
+officials use), following the HTTP contract of docs/standins-contract.md. A check returns a
+short note on success and raises ProbeFailure with a one-line reason otherwise; the caller
+times it and bounds it. What a check creates is marked synthetic (procedure code, applicant,
+subject) so that the systems' owners can filter it out of their statistics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import urllib.parse
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from .client import ProbeFailure, Reply, Session, origin_of
+from .config import SYSTEMS, ProberConfig, ProvinceTarget
+from .ledger import Ledger
+
+SYNTHETIC_APPLICANT = {"name": "govops synthetic probe", "synthetic": True}
+PROBE_SUBJECT = "govops synthetic probe (monitoring; please ignore)"
+
+
+@dataclass
+class TargetState:
+    """What the prober remembers about one province between scrapes."""
+
+    ledger: Ledger
+    meeting_id: str | None = None
+    next_bridge: int = 0
+
+
+@dataclass
+class Findings:
+    """Samples beyond success and duration that some checks measure."""
+
+    sync_lag_seconds: float | None = None
+    communes_attempted: int = 0
+    communes_failed: int = 0
+    commune_results: dict[str, bool] = field(default_factory=dict)
+
+
+@dataclass
+class Context:
+    target: ProvinceTarget
+    config: ProberConfig
+    session: Session
+    state: TargetState
+    findings: Findings
+    now: Callable[[], float] = time.time
+
+    def url(self, system: str, path: str) -> str:
+        return self.target.systems[system] + path
+
+    def counterpart(self, name: str, path: str) -> str:
+        base = self.config.counterparts.get(name)
+        if base is None:
+            raise ProbeFailure(f"counterpart {name} is not configured for the prober")
+        return base + path
+
+
+CheckFn = Callable[[Context], Awaitable[str]]
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    system: str
+    run: CheckFn
+    what: str  # the transaction, as the person doing it would say it
+
+
+def _expect(reply: Reply, statuses: tuple[int, ...], doing: str) -> dict[str, object]:
+    if reply.status not in statuses:
+        data = reply.json()
+        error = data.get("error") if isinstance(data, dict) else None
+        detail = data.get("detail") if isinstance(data, dict) else None
+        why = ": ".join(str(x) for x in (error, detail) if x) or "no JSON error"
+        raise ProbeFailure(f"{doing}: HTTP {reply.status} ({why})")
+    return reply.object()
+
+
+# -- procedures -------------------------------------------------------------------------
+
+
+async def sso_login(ctx: Context) -> str:
+    """A citizen signs in on the national portal and lands in the provincial procedures system."""
+    start = ctx.url("procedures", "/sso/login?login_hint=govops-prober")
+    reply, hops = await ctx.session.follow(start)
+    body = _expect(reply, (200,), f"sign-in via {len(hops) - 1} redirect(s)")
+    if body.get("authenticated") is not True:
+        raise ProbeFailure("sign-in finished without an authenticated session")
+    own = origin_of(ctx.target.systems["procedures"])
+    if all(origin_of(h) == own for h in hops):
+        raise ProbeFailure("sign-in never went through the national portal")
+    return f"signed in as {body.get('subject')} in {len(hops) - 1} redirects"
+
+
+async def dossier_submit(ctx: Context) -> str:
+    """An official submits a dossier in a commune; the communes take turns, all in a period."""
+    cfg, ledger, now = ctx.config, ctx.state.ledger, ctx.now()
+    size = ledger.batch_size(
+        now, cfg.commune_period_seconds, cfg.scrape_interval_seconds, cfg.max_communes_per_scrape
+    )
+    batch = ledger.next_batch(now, size)
+    for commune in batch:  # taken now, so that a concurrent scrape takes the next ones
+        ledger.attempted[commune] = now
+    failures: dict[str, str] = {}
+    url = ctx.url("procedures", "/api/dossiers")
+
+    async def submit(commune: str) -> None:
+        try:
+            reply = await ctx.session.request(
+                "POST",
+                url,
+                json_body={
+                    "commune_code": commune,
+                    "procedure_code": cfg.procedure_code,
+                    "applicant": SYNTHETIC_APPLICANT,
+                },
+            )
+            body = _expect(reply, (201,), f"commune {commune}")
+            if not body.get("id"):
+                raise ProbeFailure(f"commune {commune}: no dossier id in the receipt")
+            ok = True
+        except ProbeFailure as exc:
+            failures[commune] = str(exc)
+            ok = False
+        ledger.record(commune, ok, ctx.now())
+        ctx.findings.commune_results[commune] = ok
+
+    ctx.findings.communes_attempted = len(batch)
+    try:
+        async with asyncio.TaskGroup() as group:  # a crash in one cancels the others
+            for commune in batch:
+                group.create_task(submit(commune))
+    finally:
+        ctx.findings.communes_failed = len(failures) + (
+            len(batch) - len(ctx.findings.commune_results)
+        )
+        ledger.save()
+    if failures:
+        first = min(failures)
+        raise ProbeFailure(f"{len(failures)} of {len(batch)} communes failed; {failures[first]}")
+    return f"{len(batch)} communes accepted a dossier"
+
+
+async def dossier_sync(ctx: Context) -> str:
+    """The province's dossier records reach the national portal (lag measured, errors seen)."""
+    reply = await ctx.session.request("GET", ctx.url("procedures", "/api/sync/status"))
+    status = _expect(reply, (200,), "sync status")
+    lag = status.get("lag_seconds")
+    if isinstance(lag, int | float) and not isinstance(lag, bool):
+        ctx.findings.sync_lag_seconds = float(lag)
+    else:
+        raise ProbeFailure("sync status without lag_seconds")
+    p = urllib.parse.quote(ctx.target.codename)
+    summary = await ctx.session.request(
+        "GET", ctx.counterpart("portal", f"/api/provinces/{p}/dossier-records/summary")
+    )
+    national = _expect(summary, (200,), "national portal's record summary")
+    if status.get("last_error"):
+        raise ProbeFailure(f"last sync to the national portal failed: {status['last_error']}")
+    return f"{status.get('pending')} pending, lag {lag}s; portal holds {national.get('count')}"
+
+
+async def payment(ctx: Context) -> str:
+    """A citizen pays a fee online; the national payment platform records the transaction."""
+    reply = await ctx.session.request(
+        "POST", ctx.url("procedures", "/api/payments/test"), json_body={"amount": 1000}
+    )
+    paid = _expect(reply, (201,), "test payment")
+    tx = paid.get("transaction_id")
+    if paid.get("status") != "paid" or not isinstance(tx, str):
+        raise ProbeFailure(f"payment not confirmed: status {paid.get('status')!r}")
+    check = await ctx.session.request(
+        "GET", ctx.counterpart("payment", f"/api/payments/{urllib.parse.quote(tx)}")
+    )
+    _expect(check, (200,), "the payment platform's record of the transaction")
+    return f"paid, transaction {tx}"
+
+
+async def notification_roundtrip(ctx: Context) -> str:
+    """The national portal sends a notification file; the province receives and processes it."""
+    p = urllib.parse.quote(ctx.target.codename)
+    reply = await ctx.session.request(
+        "POST",
+        ctx.counterpart("portal", f"/api/provinces/{p}/notifications"),
+        json_body={"subject": PROBE_SUBJECT, "content": "synthetic"},
+    )
+    note = _expect(reply, (201,), "portal notification")
+    if note.get("status") != "acknowledged":
+        raise ProbeFailure(
+            f"notification {note.get('status')}: {note.get('last_error') or 'not acknowledged'}"
+        )
+    return f"notification {note.get('id')} acknowledged"
+
+
+# -- documents --------------------------------------------------------------------------
+
+
+async def axis_roundtrip(ctx: Context) -> str:
+    """An agency sends an official document through the Axis; the recipient agency receives it."""
+    t = ctx.target
+    sent = _expect(
+        await ctx.session.request(
+            "POST",
+            ctx.url("documents", "/api/documents"),
+            json_body={
+                "from_agency": t.agency_from,
+                "to_agency_code": t.agency_to,
+                "subject": PROBE_SUBJECT,
+                "body": f"probe {ctx.now():.0f}",
+            },
+        ),
+        (201,),
+        f"send {t.agency_from} → {t.agency_to}",
+    )
+    message_id = sent.get("axis_message_id")
+    inbox = _expect(
+        await ctx.session.request(
+            "GET", ctx.url("documents", f"/api/inbox?agency={urllib.parse.quote(t.agency_to)}")
+        ),
+        (200,),
+        f"inbox of {t.agency_to}",
+    )
+    messages = inbox.get("messages")
+    if not isinstance(messages, list) or not any(
+        isinstance(m, dict) and m.get("axis_message_id") == message_id for m in messages
+    ):
+        raise ProbeFailure(f"Axis message {message_id} not in the inbox of {t.agency_to}")
+    return f"Axis message {message_id} delivered"
+
+
+# -- lgsp, reporting, meetings ------------------------------------------------------------
+
+
+async def gateway_relay(ctx: Context) -> str:
+    """A provincial system calls the national data exchange platform through the LGSP."""
+    reply = await ctx.session.request("GET", ctx.url("lgsp", "/gw/ndxp/api/ping"))
+    body = _expect(reply, (200,), "LGSP relay to NDXP")
+    if body.get("pong") is not True:
+        raise ProbeFailure("the NDXP answer through the LGSP is not a pong")
+    return "relayed to NDXP"
+
+
+async def report_submit(ctx: Context) -> str:
+    """The province submits a report; it is forwarded to the national reporting system."""
+    period = time.strftime("%Y-%m", time.gmtime(ctx.now()))
+    reply = await ctx.session.request(
+        "POST",
+        ctx.url("reporting", "/api/reports"),
+        json_body={"period": period, "indicators": {"govops_synthetic_probe": 1}},
+    )
+    report = _expect(reply, (201,), "report submission")
+    if report.get("status") != "forwarded":
+        raise ProbeFailure(f"report {report.get('status')!r}, not forwarded to national reporting")
+    return f"report {report.get('id')} forwarded"
+
+
+async def meeting_join(ctx: Context) -> str:
+    """A commune joins the province's online meeting as a bridge (communes take turns)."""
+    state, t = ctx.state, ctx.target
+    if state.meeting_id is not None:
+        found = await ctx.session.request(
+            "GET", ctx.url("meetings", f"/api/meetings/{urllib.parse.quote(state.meeting_id)}")
+        )
+        if found.status != 200:
+            state.meeting_id = None  # gone (restored database): schedule a new one
+    if state.meeting_id is None:
+        created = _expect(
+            await ctx.session.request(
+                "POST",
+                ctx.url("meetings", "/api/meetings"),
+                json_body={"title": PROBE_SUBJECT, "scope": "province"},
+            ),
+            (201,),
+            "schedule the probe meeting",
+        )
+        if not isinstance(created.get("id"), str):
+            raise ProbeFailure("meeting scheduled without an id")
+        state.meeting_id = str(created["id"])
+    commune = t.communes[state.next_bridge % len(t.communes)]
+    state.next_bridge += 1
+    joined = _expect(
+        await ctx.session.request(
+            "POST",
+            ctx.url("meetings", f"/api/meetings/{urllib.parse.quote(state.meeting_id)}/join"),
+            json_body={"commune_code": commune},
+        ),
+        (200, 201),
+        f"commune {commune} joins",
+    )
+    if not joined.get("bridge"):
+        raise ProbeFailure(f"commune {commune} joined without a bridge")
+    return f"commune {commune} joined"
+
+
+# -- fronts -----------------------------------------------------------------------------
+
+
+def _front(system: str) -> CheckFn:
+    async def front_ready(ctx: Context) -> str:
+        path = ctx.config.readiness_paths.get(system, "/readyz")
+        reply = await ctx.session.request("GET", ctx.url(system, path))
+        if reply.status != 200:
+            raise ProbeFailure(f"{system}{path}: HTTP {reply.status}")
+        return "ready"
+
+    return front_ready
+
+
+TRANSACTIONS = (
+    Check("sso_login", "procedures", sso_login, "sign in through the national portal"),
+    Check("dossier_submit", "procedures", dossier_submit, "submit a dossier in a commune"),
+    Check("dossier_sync", "procedures", dossier_sync, "see dossiers reach the national portal"),
+    Check("payment", "procedures", payment, "pay a fee online"),
+    Check(
+        "notification_roundtrip",
+        "procedures",
+        notification_roundtrip,
+        "receive a notification file from the national portal",
+    ),
+    Check("axis_roundtrip", "documents", axis_roundtrip, "send a document through the Axis"),
+    Check("gateway_relay", "lgsp", gateway_relay, "call a national platform through the LGSP"),
+    Check("report_submit", "reporting", report_submit, "submit a report to the nation"),
+    Check("meeting_join", "meetings", meeting_join, "join the province's meeting from a commune"),
+)
+FRONTS = tuple(Check("front_ready", s, _front(s), f"open the {s} front page") for s in SYSTEMS)
+
+# A module is what one scrape runs. `all` is the transactions (blackbox_exporter already
+# probes each front); `fronts` is the plain readiness probe, for comparison and bootstrap;
+# each transaction is also a module of its own, for scraping it at its own pace.
+MODULES: dict[str, tuple[Check, ...]] = {
+    "all": TRANSACTIONS,
+    "fronts": FRONTS,
+    **{c.name: (c,) for c in TRANSACTIONS},
+}

@@ -1,0 +1,261 @@
+"""The whole alerting path without the lab: stand-ins → blackbox_exporter and the domain prober
+→ Prometheus (the roles' templates, the generated rules) → Alertmanager → a webhook here.
+
+A province's stand-ins run in this process on loopback; the real Debian binaries run as child
+processes on free ports. Prometheus first sees every system up, then one stand-in is stopped
+and the matching alert must reach the webhook. Dashboards' queries and the readiness board are
+checked against the same real Prometheus.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+from exporters.board.render import collect, render
+from exporters.dashboards import generate as dashboards
+from exporters.govops_prober.from_estate import config_from_estate
+from exporters.govops_prober.prober import Prober
+from exporters.govops_prober.server import Exporter, serve
+from govops.registry import load_estate
+from tests.chromium import png_size, screenshot
+from tests.integration import monitoring_stack as stack
+from tests.integration.standin_estate import (
+    NATIONAL,
+    SYSTEMS,
+    StandinEstate,
+    free_ports,
+    start_estate,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+PROVINCE = "cao_bang"
+
+
+@dataclass
+class Stack:
+    estate: StandinEstate
+    prometheus: str
+    webhook: stack.Webhook
+    workdir: Path
+
+
+def _targets(estate: StandinEstate) -> list[dict[str, object]]:
+    """blackbox_https.json as `govops render` writes it, with loopback URLs for the stand-ins."""
+    entries: list[dict[str, object]] = []
+    for sid in SYSTEMS:
+        entries.append(
+            {
+                "targets": [f"{estate.url(f'{PROVINCE}/{sid}')}/readyz"],
+                "labels": {
+                    "host": f"cao-bang-{sid}",
+                    "environment": "lab",
+                    "province": PROVINCE,
+                    "zone": "lab",
+                    "system": sid,
+                    "tier": "gateway" if sid == "lgsp" else "front",
+                    "module": f"govops_{sid}",
+                },
+            }
+        )
+    for name in NATIONAL:
+        entries.append(
+            {
+                "targets": [f"{estate.url(name)}/readyz"],
+                "labels": {"host": name, "environment": "lab", "system": name,
+                           "tier": "national", "module": "govops_national"},
+            }
+        )  # fmt: skip
+    return entries
+
+
+@pytest.fixture(scope="module")
+def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    work = tmp_path_factory.mktemp("monitoring")
+    estate = start_estate([PROVINCE], work / "standins")
+    processes: list[stack.Process] = []
+    prober = Prober(
+        config_from_estate(
+            load_estate(ROOT / "inventories/lab/estate.yml"),
+            endpoints=estate.endpoints,
+            commune_period_seconds=60.0,
+            state_dir=str(work / "prober-state"),
+        )
+    )
+    server, thread = serve(Exporter(prober), "127.0.0.1", 0)
+    webhook = stack.start_webhook()
+    try:
+        prom_port, am_port, bb_port = free_ports(3)
+        conf = work / "etc"
+        (conf / "file_sd").mkdir(parents=True)
+        (conf / "rules").mkdir()
+        (conf / "file_sd/blackbox_https.json").write_text(json.dumps(_targets(estate)))
+        (conf / "file_sd/domain_prober.json").write_text(
+            json.dumps([{"targets": [PROVINCE], "labels": {"province": PROVINCE, "zone": "lab"}}])
+        )
+        for name in ("zone.yml", "slo.yml"):
+            stack.quick_rules(ROOT / "exporters/rules" / name, conf / "rules" / name)
+
+        bb = stack.role_defaults("blackbox_exporter")
+        catalog = _catalog_systems()
+        (conf / "blackbox.yml").write_text(
+            stack.render_role_template(
+                "blackbox_exporter",
+                "blackbox.yml.j2",
+                {**bb, "blackbox_exporter_systems": catalog, "blackbox_exporter_ca_certificate": "",
+                 "blackbox_exporter_fail_if_not_ssl": False, "blackbox_exporter_timeout": "1s"},
+            )
+        )  # fmt: skip
+        am = stack.role_defaults("alertmanager")
+        am["alertmanager_receivers"] = [
+            {"name": "oncall-pager", "webhook_urls": [webhook.url]},
+            {"name": "tickets", "webhook_urls": [webhook.url]},
+        ]
+        am.update(alertmanager_group_wait="1s", alertmanager_group_interval="1s",
+                  alertmanager_repeat_interval="1h")  # fmt: skip
+        (conf / "alertmanager.yml").write_text(
+            stack.render_role_template("alertmanager", "alertmanager.yml.j2", am)
+        )
+        prom = stack.role_defaults("prometheus")
+        prom.update(
+            prometheus_mode="zone",
+            prometheus_zone="",
+            prometheus_config_dir=str(conf),
+            prometheus_listen_address=f"127.0.0.1:{prom_port}",
+            prometheus_scrape_interval="1s",
+            prometheus_scrape_timeout="1s",
+            prometheus_evaluation_interval="1s",
+            prometheus_external_labels={"environment": "lab", "prometheus": "zone-test"},
+            prometheus_file_sd_jobs=["blackbox_https", "domain_prober"],
+            prometheus_blackbox_address=f"127.0.0.1:{bb_port}",
+            prometheus_prober_address=f"127.0.0.1:{server.server_address[1]}",
+            prometheus_prober_scrape_interval="2s",
+            prometheus_prober_scrape_timeout="2s",
+            prometheus_alertmanagers=[f"127.0.0.1:{am_port}"],
+            prometheus_federate_targets=[],
+            prometheus_cutover_targets=[],
+            prometheus_extra_scrape_configs=[],
+        )
+        (conf / "prometheus.yml").write_text(
+            stack.render_role_template("prometheus", "prometheus.yml.j2", prom)
+        )
+        processes.append(
+            stack.start(
+                "blackbox",
+                [
+                    f"--config.file={conf / 'blackbox.yml'}",
+                    f"--web.listen-address=127.0.0.1:{bb_port}",
+                ],
+                work,
+                f"http://127.0.0.1:{bb_port}/-/healthy",
+            )
+        )
+        processes.append(
+            stack.start(
+                "alertmanager",
+                [f"--config.file={conf / 'alertmanager.yml'}", f"--storage.path={work / 'am-data'}",
+                 f"--web.listen-address=127.0.0.1:{am_port}", "--cluster.listen-address="],
+                work,
+                f"http://127.0.0.1:{am_port}/-/ready",
+            )
+        )  # fmt: skip
+        processes.append(
+            stack.start(
+                "prometheus",
+                [f"--config.file={conf / 'prometheus.yml'}", f"--storage.tsdb.path={work / 'tsdb'}",
+                 f"--web.listen-address=127.0.0.1:{prom_port}"],
+                work,
+                f"http://127.0.0.1:{prom_port}/-/ready",
+            )
+        )  # fmt: skip
+        yield Stack(estate, f"http://127.0.0.1:{prom_port}", webhook, work)
+    finally:
+        for proc in reversed(processes):
+            proc.stop()
+        webhook.close()
+        server.shutdown()
+        server.server_close()
+        thread.join()
+        prober.close()
+        estate.close()
+
+
+def _catalog_systems() -> dict[str, object]:
+    """The catalog's systems as the rendered group_vars give them to the roles."""
+    data = yaml.safe_load((ROOT / "inventories/lab/group_vars/all/estate.yml").read_text())
+    systems: dict[str, object] = data["govops_systems"]
+    return systems
+
+
+def test_every_system_is_up_in_prometheus(running: Stack) -> None:
+    def all_up() -> bool:
+        fronts = stack.query(
+            running.prometheus, f'province_system:govops_front_up:max{{province="{PROVINCE}"}}'
+        )
+        checks = stack.query(running.prometheus, f'govops_probe_success{{province="{PROVINCE}"}}')
+        return (
+            len(fronts) == 5
+            and all(r["value"][1] == "1" for r in fronts)
+            and len(checks) == 9
+            and all(r["value"][1] == "1" for r in checks)
+        )
+
+    stack.wait_for("all five systems and nine transactions up", all_up, timeout=60)
+    national = stack.query(running.prometheus, 'probe_success{tier="national"}')
+    assert len(national) == 4 and all(r["value"][1] == "1" for r in national)
+    certs = stack.query(running.prometheus, "govops_commune_test_period_seconds")
+    assert certs and certs[0]["value"][1] == "60"
+
+
+def test_dashboard_queries_run_on_a_real_prometheus(running: Stack) -> None:
+    for text in dashboards.files().values():
+        for expr in dashboards.queries(json.loads(text)):
+            expr = expr.replace("$province", PROVINCE).replace("$system", "procedures")
+            if expr.startswith("label_values("):
+                expr = expr[len("label_values(") :].rsplit(",", 1)[0]
+            stack.query(running.prometheus, expr)  # raises unless Prometheus accepts it
+
+
+def test_board_from_a_real_prometheus(running: Stack) -> None:
+    board = collect(load_estate(ROOT / "inventories/lab/estate.yml"), running.prometheus)
+    row = next(p for p in board.provinces if p.codename == PROVINCE)
+    assert row.all_up and not row.failing
+    html = running.workdir / "board.html"
+    html.write_text(render(board), encoding="utf-8")
+    png = running.workdir / "board.png"
+    screenshot(html, png, running.workdir, size=(1280, 1800))
+    assert png_size(png) == (1280, 1800) and png.stat().st_size > 50_000
+
+
+def test_a_stopped_standin_fires_its_alert_to_the_webhook(running: Stack) -> None:
+    # After the "all up" test: stop reporting; blackbox fails it, GovopsSystemDown must arrive.
+    running.estate.stop(f"{PROVINCE}/reporting")
+
+    def arrived() -> bool:
+        return bool(
+            running.webhook.firing(
+                lambda labels: (
+                    labels.get("alertname") == "GovopsSystemDown"
+                    and labels.get("province") == PROVINCE
+                    and labels.get("system") == "reporting"
+                )
+            )
+        )
+
+    took = stack.wait_for("GovopsSystemDown for cao_bang/reporting at the webhook", arrived, 60)
+    alert = running.webhook.firing(lambda labels: labels.get("alertname") == "GovopsSystemDown")[0]
+    assert alert["labels"]["severity"] == "critical"
+    assert alert["annotations"]["runbook_url"].endswith("#govopssystemdown")
+    assert "reporting of cao_bang is down" in alert["annotations"]["summary"]
+    others = running.webhook.firing(
+        lambda labels: (
+            labels.get("alertname") == "GovopsSystemDown" and labels.get("system") != "reporting"
+        )
+    )
+    assert not others, others
+    assert took < 60

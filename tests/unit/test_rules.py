@@ -1,0 +1,80 @@
+"""Prometheus rules: generated, valid (promtool check), unit-tested (promtool test), documented."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from exporters.rules import generate
+
+ROOT = Path(__file__).resolve().parents[2]
+RULES = ROOT / "exporters" / "rules"
+
+
+def promtool() -> str:
+    path = shutil.which("promtool")
+    if path is None:
+        pytest.fail(
+            "promtool not found: apt-get install prometheus (scripts/install-system-deps.sh)"
+        )
+    return path
+
+
+def test_committed_rules_are_the_generated_ones() -> None:
+    diffs = generate.drift()
+    assert not diffs, "rules drifted; run `govops monitoring rules`:\n" + "".join(diffs)
+
+
+def test_promtool_checks_every_rule_file() -> None:
+    files = [str(p) for p in generate.rule_files()]
+    result = subprocess.run([promtool(), "check", "rules", *files], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_promtool_unit_tests_pass() -> None:
+    tests = sorted(str(p) for p in (RULES / "tests").glob("*.yml"))
+    assert len(tests) >= 3
+    result = subprocess.run([promtool(), "test", "rules", *tests], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _alerts() -> list[dict[str, object]]:
+    rules = []
+    for text in generate.files().values():
+        for group in yaml.safe_load(text)["groups"]:
+            rules += [r for r in group["rules"] if "alert" in r]
+    return rules
+
+
+def test_every_alert_has_a_documented_runbook_and_a_summary() -> None:
+    docs = (ROOT / "docs" / "alerts.md").read_text(encoding="utf-8")
+    anchors = {h.strip().lower() for h in re.findall(r"^## (\w+)$", docs, flags=re.M)}
+    for rule in _alerts():
+        annotations = rule["annotations"]
+        labels = rule["labels"]
+        assert isinstance(annotations, dict) and isinstance(labels, dict)
+        url = annotations["runbook_url"]
+        assert url.startswith(generate.RUNBOOK_BASE + "#"), url
+        assert url.split("#", 1)[1] in anchors, f"docs/alerts.md has no section for {url}"
+        assert labels["severity"] in ("critical", "warning")
+        summary = annotations["summary"]
+        assert 20 < len(summary) < 200 and summary.endswith("."), summary
+        assert annotations["description"]
+    names = {n.lower() for n in generate.alert_names()}
+    assert names == anchors, f"sections without alerts: {anchors - names}"
+
+
+def test_the_burn_rate_alerts_come_from_the_table() -> None:
+    burns = [r for r in _alerts() if r["alert"] == "GovopsErrorBudgetBurn"]
+    assert len(burns) == len(generate.SLOS) * len(generate.BURN_WINDOWS)
+    pages = {
+        (r["labels"]["long_window"], r["labels"]["short_window"])  # type: ignore[index]
+        for r in burns
+        if r["labels"]["severity"] == "critical"
+    }  # type: ignore[index]
+    assert pages == {("1h", "5m"), ("6h", "30m")}
