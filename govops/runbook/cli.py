@@ -1,0 +1,492 @@
+"""`govops cutover …`: run the cutover runbooks province by province, in waves.
+
+Thin: parse, call runs/engine/report, present. Errors are one line naming file, line and key.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from functools import wraps
+from pathlib import Path
+from types import FrameType
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from govops.errors import GovopsError, InputError
+from govops.paths import cache_dir, repo_root
+from govops.runbook import runs
+from govops.runbook.engine import actor_name
+from govops.runbook.state import Store, open_store
+from govops.runbook.timeutil import from_epoch, iso, parse_time
+
+F = TypeVar("F", bound=Callable[..., Any])
+out = Console()
+err = Console(stderr=True)
+
+EXIT_CODES = """\b
+Exit codes:
+  0  run completed: every province done
+  1  run finished with failed or rolled-back provinces, halted (error threshold), aborted,
+     or an operational failure
+  2  bad input: runbook lint errors, unknown province, unknown run or step
+  3  waiting for an approval (--no-wait): approve, then `govops cutover resume RUN`
+  130 interrupted (Ctrl-C): in-flight steps finished; `govops cutover resume RUN` goes on
+"""
+
+
+def handle_errors(fn: F) -> F:
+    """One clear message and the documented exit code instead of a traceback."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except GovopsError as exc:
+            err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            sys.exit(exc.exit_code)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def state_option(fn: F) -> F:
+    return click.option(
+        "--state",
+        "state",
+        envvar="GOVOPS_RUNBOOK_STATE",
+        metavar="URL",
+        default=None,
+        help="State store: a SQLite file (default ${GOVOPS_CACHE:-~/.cache/govops}/runbook/"
+        "state.sqlite3) or postgresql://… shared by many operators. Env: GOVOPS_RUNBOOK_STATE.",
+    )(fn)
+
+
+def as_option(fn: F) -> F:
+    return click.option(
+        "--as",
+        "actor",
+        metavar="NAME",
+        default=None,
+        help="Who, for the audit log (default: the OS user).",
+    )(fn)
+
+
+def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
+    result: dict[str, str] = {}
+    for value in values:
+        name, sep, text = value.partition("=")
+        if not sep or not name:
+            raise InputError("(command line)", option, "NAME=VALUE", got=value)
+        result[name.strip()] = text
+    return result
+
+
+def _t0(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    if value == "now":
+        return datetime.now().astimezone()
+    try:
+        return parse_time(value)
+    except ValueError as exc:
+        raise InputError("(command line)", "--t0", str(exc), got=value) from None
+
+
+@click.group("cutover", context_settings={"help_option_names": ["-h", "--help"]})
+def cutover_group() -> None:
+    """The cutover: runbooks (runbooks/*.yml) run province by province, in waves.
+
+    Durable (resume after a crash), gated on Prometheus and on approvals, audited, with the
+    national readiness report. See docs/runbooks.md.
+    """
+
+
+@cutover_group.command("lint")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--strict", is_flag=True, help="Warnings (e.g. a playbook not written yet) fail too.")
+@handle_errors
+def lint_cmd(files: tuple[Path, ...], strict: bool) -> None:
+    """Check runbooks: schema, the six clears, ids, executors, references, deadlines.
+
+    Exit codes: 0 clean, 2 errors (each as FILE:LINE: key: expected …).
+    """
+    from govops.runbook.loader import lint
+
+    root = _root_or_none()
+    failed = False
+    for path in files:
+        result = lint(path, root)
+        for e in result.errors:
+            err.print(f"[red]{e}[/]", highlight=False, soft_wrap=True)
+        for w in result.warnings:
+            err.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
+        if result.errors or (strict and result.warnings):
+            failed = True
+        elif result.runbook is not None:
+            steps = len(result.runbook.step_ids)
+            out.print(
+                f"[green]ok[/] {path}: {len(result.runbook.phases)} phases, {steps} steps"
+                + (f", {len(result.warnings)} warnings" if result.warnings else ""),
+                highlight=False,
+            )
+    if failed:
+        sys.exit(2)
+
+
+def _root_or_none() -> Path | None:
+    try:
+        return repo_root()
+    except GovopsError:
+        return None
+
+
+@cutover_group.command("run", epilog=EXIT_CODES)
+@click.argument("runbook", type=click.Path(path_type=Path))
+@click.option(
+    "--env",
+    "env",
+    default="lab",
+    show_default=True,
+    metavar="ENV",
+    help="Environment: inventories/ENV/estate.yml says which provinces exist.",
+)
+@click.option(
+    "--provinces",
+    "provinces",
+    metavar="P,Q,…",
+    default=None,
+    help="Provinces (codenames); default: the lab's default provinces or all.",
+)
+@click.option("--dry-run", is_flag=True, help="Print the plan with the six clears; run nothing.")
+@click.option(
+    "--check",
+    "check",
+    is_flag=True,
+    help="With --dry-run: run each Ansible step in check mode (--check --diff).",
+)
+@click.option("--json", "as_json", is_flag=True, help="With --dry-run: the plan as JSON.")
+@click.option(
+    "--t0",
+    "t0",
+    metavar="ISO|now",
+    default=None,
+    help="The run's T0 for relative deadlines (default: the runbook's t0, else now).",
+)
+@click.option(
+    "--var",
+    "variables",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Override one of the runbook's vars.",
+)
+@click.option(
+    "--set",
+    "settings",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Override a setting (prometheus_url, ca_bundle, resolve, …).",
+)
+@click.option(
+    "--no-wait",
+    is_flag=True,
+    help="Do not block on approvals: leave those provinces waiting and exit 3.",
+)
+@state_option
+@as_option
+@handle_errors
+def run_cmd(
+    runbook: Path,
+    env: str,
+    provinces: str | None,
+    dry_run: bool,
+    check: bool,
+    as_json: bool,
+    t0: str | None,
+    variables: tuple[str, ...],
+    settings: tuple[str, ...],
+    no_wait: bool,
+    state: str | None,
+    actor: str | None,
+) -> None:
+    """Run RUNBOOK: phase by phase, a pilot wave then batches, each province's steps in order;
+    a failed province rolls back while the others go on."""
+    from govops.runbook.context import load_environment, resolve_settings
+    from govops.runbook.loader import load_runbook
+
+    root = repo_root()
+    loaded = load_runbook(runbook, root)
+    for warning in loaded.warnings:
+        err.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+    environment = load_environment(env, root)
+    wanted = [p.strip() for p in provinces.split(",") if p.strip()] if provinces else None
+    selected = environment.select(wanted)
+    var_map, set_map = _pairs(variables, "--var"), _pairs(settings, "--set")
+    runs.check_overrides(loaded.runbook, str(runbook), var_map, "--var")
+    runs.check_overrides(loaded.runbook, str(runbook), set_map, "--set")
+    start = _t0(t0) or loaded.runbook.t0 or datetime.now().astimezone()
+    if dry_run:
+        from govops.runbook.plan import build_plan, check_ansible, plan_text
+
+        plan = build_plan(
+            loaded.runbook, environment, selected, start, {**loaded.runbook.vars, **var_map}
+        )
+        if as_json:
+            click.echo(json.dumps(plan.as_dict(), ensure_ascii=False, indent=2))
+        else:
+            click.echo(plan_text(plan), nl=False)
+        if check:
+            run_settings = resolve_settings(
+                loaded.runbook, env, root, cache_dir() / "runbook" / "logs" / "dry-run", set_map
+            )
+
+            def show(province: str, step: Any, outcome: Any) -> None:
+                mark = "[green]ok[/]" if outcome.ok else "[red]failed[/]"
+                err.print(
+                    f"check {province} {step.id}: {mark} {outcome.message}",
+                    highlight=False,
+                    soft_wrap=True,
+                )
+
+            ok = check_ansible(
+                loaded.runbook,
+                environment,
+                selected,
+                run_settings,
+                start,
+                {**loaded.runbook.vars, **var_map},
+                show,
+            )
+            sys.exit(0 if ok else 1)
+        return
+    run_settings = resolve_settings(
+        loaded.runbook, env, root, cache_dir() / "runbook" / "logs", set_map
+    )
+    runs.preflight(loaded.runbook, run_settings, str(runbook))
+    who = actor_name(actor)
+    with open_store(state) as store:
+        run = runs.create_run(
+            store,
+            loaded,
+            environment,
+            actor=who,
+            provinces=selected,
+            t0=start,
+            variables=var_map,
+            settings=set_map,
+            options={"no_wait": no_wait},
+        )
+        err.print(
+            f"run [bold]{run.id}[/] ({len(run.provinces)} provinces, {len(run.waves)} "
+            f"waves) — state {store.url}",
+            highlight=False,
+        )
+        _drive(store, run, environment, who, no_wait, resumed=False)
+
+
+@cutover_group.command("resume", epilog=EXIT_CODES)
+@click.argument("run_id", metavar="RUN")
+@click.option("--no-wait", is_flag=True, help="Do not block on approvals (exit 3 if waiting).")
+@state_option
+@as_option
+@handle_errors
+def resume_cmd(run_id: str, no_wait: bool, state: str | None, actor: str | None) -> None:
+    """Resume RUN after a crash, an interrupt or an approval. Steps left running are verified
+    first: an action whose verification shows it done is not run again."""
+    from govops.runbook.context import load_environment
+
+    who = actor_name(actor)
+    with open_store(state) as store:
+        run = store.run(run_id)
+        runs.resumable(run)
+        environment = load_environment(run.env, repo_root())
+        _drive(store, run, environment, who, no_wait, resumed=True)
+
+
+def _drive(
+    store: Store, run: Any, environment: Any, who: str, no_wait: bool, resumed: bool
+) -> None:
+    from govops.runbook.display import Display
+
+    engine = runs.engine_for(store, run, environment, actor=who, no_wait=no_wait)
+    runs.preflight(engine.runbook, engine.settings, run.runbook_path)
+    display = Display(err, list(run.provinces), len(engine.runbook.step_ids))
+    engine.observe = display
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        err.print(
+            "interrupted: in-flight steps finish, nothing new starts; "
+            f"resume with `govops cutover resume {run.id}`",
+            highlight=False,
+        )
+        engine.interrupt()
+
+    previous = signal.signal(signal.SIGINT, interrupt)
+    try:
+        with display:
+            status = engine.execute(resumed=resumed)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    _summary(store, run.id)
+    if engine.interrupted:
+        sys.exit(130)
+    code = runs.EXIT.get(status, 1)
+    if status == "waiting":
+        err.print(
+            f"waiting for approvals: `govops cutover approve {run.id} STEP --as NAME`, "
+            f"then `govops cutover resume {run.id}`",
+            highlight=False,
+        )
+    sys.exit(code)
+
+
+def _summary(store: Store, run_id: str) -> None:
+    progress = store.progress(run_id)
+    counts: dict[str, int] = {}
+    for p in progress.provinces:
+        counts[p.status] = counts.get(p.status, 0) + 1
+    shown = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+    out.print(
+        f"run {run_id}: [bold]{progress.run.status}[/] — provinces: {shown}; "
+        f"{len(progress.late)} steps late, {len(progress.at_risk)} at risk. "
+        f"Report: govops cutover report {run_id}",
+        highlight=False,
+    )
+
+
+@cutover_group.command("status")
+@click.argument("run_id", metavar="[RUN]", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@state_option
+@handle_errors
+def status_cmd(run_id: str | None, as_json: bool, state: str | None) -> None:
+    """Recent runs, or one run's provinces (status, steps done, failed step)."""
+    with open_store(state) as store:
+        if run_id is None:
+            recent = store.runs(20)
+            if as_json:
+                click.echo(
+                    json.dumps(
+                        [
+                            {
+                                "id": r.id,
+                                "runbook": r.runbook,
+                                "env": r.env,
+                                "status": r.status,
+                                "provinces": len(r.provinces),
+                                "created_at": iso(from_epoch(r.created_at)),
+                                "created_by": r.created_by,
+                            }
+                            for r in recent
+                        ],
+                        ensure_ascii=False,
+                        indent=2,
+                    )
+                )
+                return
+            table = Table(title=f"runs in {store.url}")
+            for col in ("run", "env", "status", "provinces", "started", "by"):
+                table.add_column(col)
+            for r in recent:
+                table.add_row(
+                    r.id,
+                    r.env,
+                    r.status,
+                    str(len(r.provinces)),
+                    iso(from_epoch(r.created_at)),
+                    r.created_by,
+                )
+            out.print(table)
+            return
+        progress = store.progress(run_id)
+        if as_json:
+            click.echo(json.dumps(progress.as_dict(), ensure_ascii=False, indent=2))
+            return
+        table = Table(title=f"{run_id}: {progress.run.status}")
+        for col in ("province", "wave", "status", "steps", "checks", "note"):
+            table.add_column(col)
+        for p in progress.provinces:
+            note = f"{p.failed_step}: {p.message}" if p.failed_step else p.message
+            table.add_row(
+                p.province,
+                str(p.wave),
+                p.status,
+                f"{p.steps_done}/{p.steps_total}",
+                str(len(p.readiness_done)),
+                note[:70],
+            )
+        out.print(table)
+        out.print(f"{len(progress.late)} steps late, {len(progress.at_risk)} at risk")
+
+
+@cutover_group.command("approve")
+@click.argument("run_id", metavar="RUN")
+@click.argument("step_id", metavar="STEP")
+@click.option("--as", "actor", metavar="NAME", required=True, help="Who approves (recorded).")
+@click.option(
+    "--province",
+    metavar="P",
+    default=None,
+    help="Approve for one province only (default: every province of the run).",
+)
+@click.option("--note", default="", help="Why, for the audit log.")
+@state_option
+@handle_errors
+def approve_cmd(
+    run_id: str, step_id: str, actor: str, province: str | None, note: str, state: str | None
+) -> None:
+    """Approve a manual step (a go/no-go gate); the waiting engine sees it within seconds."""
+    with open_store(state) as store:
+        approval = runs.approve(store, run_id, step_id, actor, province=province, note=note)
+    scope = approval.province or "every province"
+    out.print(f"approved {step_id} of {run_id} for {scope} as {actor}", highlight=False)
+
+
+@cutover_group.command("abort")
+@click.argument("run_id", metavar="RUN")
+@state_option
+@as_option
+@handle_errors
+def abort_cmd(run_id: str, state: str | None, actor: str | None) -> None:
+    """Stop RUN: no new step starts, steps in flight finish. Nothing is rolled back by an
+    abort (run runbooks/rollback.yml for that). Exit 1 if the run already ended."""
+    with open_store(state) as store:
+        message = runs.abort(store, run_id, actor_name(actor))
+    out.print(message, highlight=False)
+
+
+@cutover_group.command("report")
+@click.argument("run_id", metavar="RUN")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "html"]),
+    default="text",
+    show_default=True,
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Write to a file instead of standard output.",
+)
+@state_option
+@handle_errors
+def report_cmd(run_id: str, fmt: str, output: Path | None, state: str | None) -> None:
+    """The national readiness report: the dispatch's table (N/34 beside the 28 June figure),
+    provinces, commune coverage, steps late or at risk."""
+    from govops.runbook.report import render_report
+
+    with open_store(state) as store:
+        text = render_report(store.progress(run_id), fmt)
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    output.write_text(text, encoding="utf-8")
+    err.print(f"wrote {output}", highlight=False)

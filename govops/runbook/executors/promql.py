@@ -1,0 +1,160 @@
+"""`promql`: a Prometheus condition, held true for a duration, sampled at an interval.
+
+Like an Argo Rollouts analysis: the gate passes when every sample over `for` was true; one
+false sample starts the hold again; the step's timeout bounds the wait. A sample is true when
+the instant query returns at least `min_series` series and, if `op`/`value` are given, every
+series' value compares true (so "no data" never passes by accident).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import operator
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from govops.runbook.executors.base import Args, ExecContext, Executor, ExecutorError, Outcome
+from govops.runbook.executors.transport import opener as http_opener
+from govops.runbook.model import Duration
+from govops.runbook.timeutil import format_duration
+
+Op = Literal["==", "!=", ">", ">=", "<", "<="]
+_COMPARE: dict[str, Callable[[float, float], bool]] = {
+    "==": operator.eq,
+    "!=": operator.ne,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+}
+
+
+class PromqlArgs(Args):
+    query: str = Field(min_length=1)
+    op: Op | None = None
+    value: float | None = None
+    min_series: int = Field(default=1, ge=0)
+    hold: Duration = Field(default=0.0, alias="for")
+    interval: Duration = 15.0
+
+    @model_validator(mode="after")
+    def _op_with_value(self) -> PromqlArgs:
+        if (self.op is None) != (self.value is None):
+            raise ValueError("op and value together (or neither)")
+        if self.interval <= 0:
+            raise ValueError("interval: a duration longer than zero")
+        return self
+
+
+@dataclass(frozen=True)
+class Sample:
+    ok: bool
+    detail: str
+
+
+class QueryError(ExecutorError):
+    """Prometheus refused the query itself: it will not get better by waiting."""
+
+
+def query(base_url: str, promql: str, ctx: ExecContext, timeout: float = 10.0) -> list[float]:
+    """The values of an instant query (`/api/v1/query`); a scalar is one value."""
+    url = f"{base_url.rstrip('/')}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
+    opener = http_opener(ctx.settings)
+    try:
+        with opener.open(url, timeout=max(0.1, min(timeout, ctx.remaining() or timeout))) as r:
+            answer = json.loads(r.read())
+    except urllib.error.HTTPError as exc:
+        try:
+            answer = json.loads(exc.read())
+        except ValueError:
+            raise ExecutorError(f"Prometheus answered {exc.code}") from None
+        if exc.code in (400, 422):
+            raise QueryError(f"Prometheus refused {promql!r}: {answer.get('error')}") from None
+        raise ExecutorError(f"Prometheus answered {exc.code}: {answer.get('error')}") from None
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        raise ExecutorError(f"Prometheus at {base_url} unreachable: {exc}") from None
+    data = answer.get("data") or {}
+    kind = data.get("resultType")
+    if kind == "scalar":
+        return [float(data["result"][1])]
+    if kind == "vector":
+        return [float(s["value"][1]) for s in data.get("result", [])]
+    raise QueryError(f"{promql!r}: expected an instant vector or scalar, got {kind}")
+
+
+def sample(args: PromqlArgs, base_url: str, ctx: ExecContext) -> Sample:
+    values = query(base_url, args.query, ctx)
+    if len(values) < args.min_series:
+        return Sample(False, f"{len(values)} series, expected at least {args.min_series}")
+    if args.op is not None and args.value is not None:
+        compare = _COMPARE[args.op]
+        bad = [v for v in values if math.isnan(v) or not compare(v, args.value)]
+        if bad:
+            return Sample(
+                False,
+                f"{len(bad)} of {len(values)} series not {args.op} {args.value:g} "
+                f"(e.g. {bad[0]:g})",
+            )
+    shown = ", ".join(f"{v:g}" for v in values[:3]) + ("…" if len(values) > 3 else "")
+    return Sample(True, f"{len(values)} series [{shown}]")
+
+
+class PromqlExecutor(Executor):
+    name = "promql"
+    Args = PromqlArgs
+    mutates = False
+
+    def run(self, args: Any, ctx: ExecContext) -> Outcome:
+        assert isinstance(args, PromqlArgs)
+        base = ctx.settings.prometheus_url
+        if not base:
+            raise ExecutorError(
+                "no Prometheus: set prometheus_url in the runbook's settings, "
+                "--set prometheus_url=URL or GOVOPS_PROMETHEUS_URL"
+            )
+        held_since: float | None = None
+        samples = 0
+        last = Sample(False, "not sampled")
+        while True:
+            try:
+                last = sample(args, base, ctx)
+            except QueryError:
+                raise
+            except ExecutorError as exc:  # Prometheus away: a false sample, not a verdict
+                last = Sample(False, str(exc))
+            samples += 1
+            now = time.monotonic()
+            if last.ok:
+                held_since = now if held_since is None else held_since
+                if now - held_since >= args.hold:
+                    held = format_duration(now - held_since)
+                    return Outcome(
+                        True,
+                        f"held {held} over {samples} samples: {last.detail}",
+                        {"samples": samples},
+                    )
+            else:
+                held_since = None
+            if ctx.remaining() <= 0:
+                break
+            ctx.wait(args.interval)
+        return Outcome(
+            False,
+            f"{args.query!r} not held {format_duration(args.hold)} within "
+            f"{format_duration(ctx.timeout)} ({samples} samples); last: {last.detail}",
+            {"samples": samples},
+        )
+
+    def describe(self, args: Any) -> str:
+        assert isinstance(args, PromqlArgs)
+        cond = f" {args.op} {args.value:g}" if args.op and args.value is not None else ""
+        hold = f" for {format_duration(args.hold)}" if args.hold else ""
+        return f"PromQL {args.query}{cond}{hold}"

@@ -1,0 +1,520 @@
+"""The two implementations of the state store: the same SQL, two drivers.
+
+Both keep one connection behind a lock (the engine writes from several threads through a
+group-committing recorder, so the lock is rarely contended). Statements are written with `?`
+placeholders and translated for psycopg. The audit and approval tables are append-only: no
+method here updates or deletes them, and triggers make the database refuse it anyway.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from govops.runbook.executors.base import Approval
+from govops.runbook.state import (
+    AuditEntry,
+    Batch,
+    Control,
+    ProvinceRow,
+    RunRecord,
+    StateError,
+    StepRow,
+    Store,
+    dumps,
+)
+
+SCHEMA_VERSION = 1
+
+RUN_COLUMNS = (
+    "id, runbook, runbook_path, runbook_text, digest, env, provinces, waves, t0, created_at, "
+    "created_by, status, vars, settings, options, finished_at, owner, heartbeat_at, "
+    "abort_requested_by, abort_requested_at"
+)
+STEP_COLUMNS = (
+    "run_id, province, step_id, item, phase, status, attempt, failures, idem_key, started_at, "
+    "finished_at, message"
+)
+PROVINCE_COLUMNS = "run_id, province, wave, status, failed_step, failed_phase, message, updated_at"
+AUDIT_COLUMNS = (
+    "run_id, at, actor, action, province, step_id, item, idem_key, attempt, result, detail"
+)
+APPROVAL_COLUMNS = "run_id, step_id, province, approver, at, note"
+
+
+def _tables(real: str, serial: str) -> list[str]:
+    return [
+        "CREATE TABLE IF NOT EXISTS runbook_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        f"""CREATE TABLE IF NOT EXISTS runbook_runs (
+            id TEXT PRIMARY KEY, runbook TEXT NOT NULL, runbook_path TEXT NOT NULL,
+            runbook_text TEXT NOT NULL, digest TEXT NOT NULL, env TEXT NOT NULL,
+            provinces TEXT NOT NULL, waves TEXT NOT NULL, t0 {real} NOT NULL,
+            created_at {real} NOT NULL, created_by TEXT NOT NULL, status TEXT NOT NULL,
+            vars TEXT NOT NULL, settings TEXT NOT NULL, options TEXT NOT NULL,
+            finished_at {real}, owner TEXT, heartbeat_at {real},
+            abort_requested_by TEXT, abort_requested_at {real})""",
+        f"""CREATE TABLE IF NOT EXISTS runbook_provinces (
+            run_id TEXT NOT NULL REFERENCES runbook_runs (id), province TEXT NOT NULL,
+            wave INTEGER NOT NULL, status TEXT NOT NULL, failed_step TEXT NOT NULL,
+            failed_phase TEXT NOT NULL, message TEXT NOT NULL, updated_at {real},
+            PRIMARY KEY (run_id, province))""",
+        f"""CREATE TABLE IF NOT EXISTS runbook_steps (
+            run_id TEXT NOT NULL REFERENCES runbook_runs (id), province TEXT NOT NULL,
+            step_id TEXT NOT NULL, item TEXT NOT NULL, phase TEXT NOT NULL,
+            status TEXT NOT NULL, attempt INTEGER NOT NULL, failures INTEGER NOT NULL,
+            idem_key TEXT NOT NULL, started_at {real}, finished_at {real},
+            message TEXT NOT NULL, PRIMARY KEY (run_id, province, step_id, item))""",
+        f"""CREATE TABLE IF NOT EXISTS runbook_approvals (
+            seq {serial}, run_id TEXT NOT NULL REFERENCES runbook_runs (id),
+            step_id TEXT NOT NULL, province TEXT NOT NULL, approver TEXT NOT NULL,
+            at {real} NOT NULL, note TEXT NOT NULL)""",
+        f"""CREATE TABLE IF NOT EXISTS runbook_audit (
+            seq {serial}, run_id TEXT NOT NULL, at {real} NOT NULL, actor TEXT NOT NULL,
+            action TEXT NOT NULL, province TEXT NOT NULL, step_id TEXT NOT NULL,
+            item TEXT NOT NULL, idem_key TEXT NOT NULL, attempt INTEGER NOT NULL,
+            result TEXT NOT NULL, detail TEXT NOT NULL)""",
+        "CREATE INDEX IF NOT EXISTS runbook_audit_run ON runbook_audit (run_id, seq)",
+        "CREATE INDEX IF NOT EXISTS runbook_approvals_run ON runbook_approvals (run_id, step_id)",
+    ]
+
+
+SQLITE_SCHEMA = [
+    *_tables("REAL", "INTEGER PRIMARY KEY AUTOINCREMENT"),
+    *(
+        f"""CREATE TRIGGER IF NOT EXISTS {table}_no_{op.lower()} BEFORE {op} ON {table}
+            BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END"""
+        for table in ("runbook_audit", "runbook_approvals")
+        for op in ("UPDATE", "DELETE")
+    ),
+]
+
+POSTGRES_SCHEMA = [
+    *_tables("DOUBLE PRECISION", "BIGSERIAL PRIMARY KEY"),
+    """CREATE OR REPLACE FUNCTION runbook_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+       BEGIN
+         RAISE EXCEPTION '% is append-only (% refused)', TG_TABLE_NAME, TG_OP;
+       END $$""",
+    *(
+        stmt
+        for table in ("runbook_audit", "runbook_approvals")
+        for stmt in (
+            f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}",
+            f"""CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table}
+                FOR EACH ROW EXECUTE FUNCTION runbook_append_only()""",
+            f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table}",
+            f"""CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table}
+                FOR EACH STATEMENT EXECUTE FUNCTION runbook_append_only()""",
+            # Privileges too, for roles other than the owner (operators' accounts).
+            f"REVOKE UPDATE, DELETE, TRUNCATE ON {table} FROM PUBLIC",
+        )
+    ),
+]
+
+
+def _run_values(run: RunRecord) -> tuple[Any, ...]:
+    return (
+        run.id,
+        run.runbook,
+        run.runbook_path,
+        run.runbook_text,
+        run.digest,
+        run.env,
+        dumps(run.provinces),
+        dumps(run.waves),
+        run.t0,
+        run.created_at,
+        run.created_by,
+        run.status,
+        dumps(run.vars),
+        dumps(run.settings),
+        dumps(run.options),
+        run.finished_at,
+        run.owner,
+        run.heartbeat_at,
+        run.abort_requested_by,
+        run.abort_requested_at,
+    )
+
+
+def _run_from(row: Sequence[Any]) -> RunRecord:
+    (
+        rid,
+        runbook,
+        path,
+        text,
+        digest,
+        env,
+        provs,
+        waves,
+        t0,
+        created_at,
+        created_by,
+        status,
+        vars_,
+        settings,
+        options,
+        finished_at,
+        owner,
+        heartbeat_at,
+        abort_by,
+        abort_at,
+    ) = row
+    return RunRecord(
+        id=rid,
+        runbook=runbook,
+        runbook_path=path,
+        runbook_text=text,
+        digest=digest,
+        env=env,
+        provinces=json.loads(provs),
+        waves=json.loads(waves),
+        t0=t0,
+        created_at=created_at,
+        created_by=created_by,
+        status=status,
+        vars=json.loads(vars_),
+        settings=json.loads(settings),
+        options=json.loads(options),
+        finished_at=finished_at,
+        owner=owner,
+        heartbeat_at=heartbeat_at,
+        abort_requested_by=abort_by,
+        abort_requested_at=abort_at,
+    )
+
+
+def _step_values(s: StepRow) -> tuple[Any, ...]:
+    return (
+        s.run_id,
+        s.province,
+        s.step_id,
+        s.item,
+        s.phase,
+        s.status,
+        s.attempt,
+        s.failures,
+        s.idem_key,
+        s.started_at,
+        s.finished_at,
+        s.message,
+    )
+
+
+def _province_values(p: ProvinceRow) -> tuple[Any, ...]:
+    return (
+        p.run_id,
+        p.province,
+        p.wave,
+        p.status,
+        p.failed_step,
+        p.failed_phase,
+        p.message,
+        p.updated_at,
+    )
+
+
+def _audit_values(a: AuditEntry) -> tuple[Any, ...]:
+    return (
+        a.run_id,
+        a.at,
+        a.actor,
+        a.action,
+        a.province,
+        a.step_id,
+        a.item,
+        a.idem_key,
+        a.attempt,
+        a.result,
+        a.detail,
+    )
+
+
+def _placeholders(columns: str) -> str:
+    return ", ".join("?" for _ in columns.split(","))
+
+
+def _upsert(table: str, columns: str, keys: str) -> str:
+    keyset = {k.strip() for k in keys.split(",")}
+    updates = ", ".join(
+        f"{c} = excluded.{c}" for c in (c.strip() for c in columns.split(",")) if c not in keyset
+    )
+    return (
+        f"INSERT INTO {table} ({columns}) VALUES ({_placeholders(columns)}) "
+        f"ON CONFLICT ({keys}) DO UPDATE SET {updates}"
+    )
+
+
+UPSERT_STEP = _upsert("runbook_steps", STEP_COLUMNS, "run_id, province, step_id, item")
+UPSERT_PROVINCE = _upsert("runbook_provinces", PROVINCE_COLUMNS, "run_id, province")
+INSERT_RUN = f"INSERT INTO runbook_runs ({RUN_COLUMNS}) VALUES ({_placeholders(RUN_COLUMNS)})"
+INSERT_AUDIT = (
+    f"INSERT INTO runbook_audit ({AUDIT_COLUMNS}) VALUES ({_placeholders(AUDIT_COLUMNS)})"
+)
+INSERT_APPROVAL = (
+    f"INSERT INTO runbook_approvals ({APPROVAL_COLUMNS}) VALUES ({_placeholders(APPROVAL_COLUMNS)})"
+)
+
+
+class SqlStore(Store):
+    """Everything but the driver."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+
+    # Driver hooks ---------------------------------------------------------------------------
+    @contextmanager
+    def _tx(self) -> Iterator[Any]:  # yields a cursor-like object with execute/executemany
+        raise NotImplementedError
+        yield
+
+    def _sql(self, statement: str) -> str:
+        return statement
+
+    def _rowcount(self, cursor: Any) -> int:
+        return int(cursor.rowcount)
+
+    # Helpers -----------------------------------------------------------------------------
+    def _all(self, statement: str, params: Sequence[Any] = ()) -> list[Any]:
+        with self._tx() as cur:
+            cur.execute(self._sql(statement), tuple(params))
+            return list(cur.fetchall())
+
+    # Runs -----------------------------------------------------------------------------------
+    def create_run(
+        self, run: RunRecord, provinces: Sequence[ProvinceRow], audit: AuditEntry
+    ) -> None:
+        with self._tx() as cur:
+            cur.execute(
+                self._sql(INSERT_RUN),
+                _run_values(run),
+            )
+            cur.executemany(self._sql(UPSERT_PROVINCE), [_province_values(p) for p in provinces])
+            cur.execute(self._sql(INSERT_AUDIT), _audit_values(audit))
+
+    def find_run(self, run_id: str) -> RunRecord | None:
+        rows = self._all(f"SELECT {RUN_COLUMNS} FROM runbook_runs WHERE id = ?", (run_id,))
+        return _run_from(rows[0]) if rows else None
+
+    def runs(self, limit: int = 50) -> list[RunRecord]:
+        rows = self._all(
+            f"SELECT {RUN_COLUMNS} FROM runbook_runs ORDER BY created_at DESC LIMIT ?", (limit,)
+        )
+        return [_run_from(r) for r in rows]
+
+    def claim(self, run_id: str, owner: str, now: float, stale_before: float) -> bool:
+        with self._tx() as cur:
+            cur.execute(
+                self._sql(
+                    "UPDATE runbook_runs SET owner = ?, heartbeat_at = ? WHERE id = ? AND "
+                    "(owner IS NULL OR owner = ? OR heartbeat_at IS NULL OR heartbeat_at < ?)"
+                ),
+                (owner, now, run_id, owner, stale_before),
+            )
+            return self._rowcount(cur) == 1
+
+    def heartbeat(self, run_id: str, owner: str, now: float) -> Control:
+        with self._tx() as cur:
+            cur.execute(
+                self._sql("UPDATE runbook_runs SET heartbeat_at = ? WHERE id = ? AND owner = ?"),
+                (now, run_id, owner),
+            )
+            still = self._rowcount(cur) == 1
+            cur.execute(
+                self._sql("SELECT abort_requested_at FROM runbook_runs WHERE id = ?"), (run_id,)
+            )
+            row = cur.fetchone()
+        return Control(owner=still, abort_requested=bool(row and row[0] is not None))
+
+    def release(self, run_id: str, owner: str) -> None:
+        with self._tx() as cur:
+            cur.execute(
+                self._sql("UPDATE runbook_runs SET owner = NULL WHERE id = ? AND owner = ?"),
+                (run_id, owner),
+            )
+
+    def request_abort(self, run_id: str, audit: AuditEntry) -> None:
+        with self._tx() as cur:
+            cur.execute(
+                self._sql(
+                    "UPDATE runbook_runs SET abort_requested_by = ?, abort_requested_at = ? "
+                    "WHERE id = ? AND abort_requested_at IS NULL"
+                ),
+                (audit.actor, audit.at, run_id),
+            )
+            cur.execute(self._sql(INSERT_AUDIT), _audit_values(audit))
+
+    # Rows -------------------------------------------------------------------------------------
+    def commit(self, batch: Batch, run_id: str) -> None:
+        with self._tx() as cur:
+            if batch.steps:
+                cur.executemany(self._sql(UPSERT_STEP), [_step_values(s) for s in batch.steps])
+            if batch.provinces:
+                cur.executemany(
+                    self._sql(UPSERT_PROVINCE), [_province_values(p) for p in batch.provinces]
+                )
+            if batch.audit:
+                cur.executemany(self._sql(INSERT_AUDIT), [_audit_values(a) for a in batch.audit])
+            if batch.run_status is not None:
+                cur.execute(
+                    self._sql("UPDATE runbook_runs SET status = ?, finished_at = ? WHERE id = ?"),
+                    (batch.run_status, batch.run_finished_at, run_id),
+                )
+
+    def steps(self, run_id: str) -> list[StepRow]:
+        rows = self._all(f"SELECT {STEP_COLUMNS} FROM runbook_steps WHERE run_id = ?", (run_id,))
+        return [StepRow(*r) for r in rows]
+
+    def provinces(self, run_id: str) -> list[ProvinceRow]:
+        rows = self._all(
+            f"SELECT {PROVINCE_COLUMNS} FROM runbook_provinces WHERE run_id = ? "
+            "ORDER BY wave, province",
+            (run_id,),
+        )
+        return [ProvinceRow(*r) for r in rows]
+
+    # Append-only --------------------------------------------------------------------------------
+    def add_approval(self, approval: Approval, audit: AuditEntry) -> None:
+        with self._tx() as cur:
+            cur.execute(
+                self._sql(INSERT_APPROVAL),
+                (
+                    approval.run_id,
+                    approval.step_id,
+                    approval.province,
+                    approval.approver,
+                    approval.at,
+                    approval.note,
+                ),
+            )
+            cur.execute(self._sql(INSERT_AUDIT), _audit_values(audit))
+
+    def approvals(self, run_id: str, step_id: str | None = None) -> list[Approval]:
+        query = f"SELECT {APPROVAL_COLUMNS} FROM runbook_approvals WHERE run_id = ?"
+        params: tuple[Any, ...] = (run_id,)
+        if step_id is not None:
+            query += " AND step_id = ?"
+            params += (step_id,)
+        return [Approval(*r) for r in self._all(query + " ORDER BY seq", params)]
+
+    def audit(self, run_id: str) -> list[AuditEntry]:
+        rows = self._all(
+            f"SELECT {AUDIT_COLUMNS}, seq FROM runbook_audit WHERE run_id = ? ORDER BY seq",
+            (run_id,),
+        )
+        return [AuditEntry(*r) for r in rows]
+
+
+class SqliteStore(SqlStore):
+    """One file, WAL mode: readers (approve, status, the exporter) never block the engine, and
+    synchronous=FULL makes every commit survive a crash of the machine, not only of us."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
+        self.url = str(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.conn = sqlite3.connect(
+                str(path), isolation_level=None, check_same_thread=False, timeout=30
+            )
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA synchronous=FULL")
+            self.conn.execute("PRAGMA foreign_keys=ON")
+            with self._tx() as cur:
+                for statement in SQLITE_SCHEMA:
+                    cur.execute(statement)
+                cur.execute(
+                    "INSERT OR IGNORE INTO runbook_meta (key, value) VALUES ('schema', ?)",
+                    (str(SCHEMA_VERSION),),
+                )
+        except (sqlite3.Error, OSError) as exc:
+            raise StateError(f"state store {path}: {exc}") from None
+
+    @contextmanager
+    def _tx(self) -> Iterator[Any]:
+        with self.lock:
+            cur = self.conn.cursor()
+            try:
+                cur.execute("BEGIN IMMEDIATE")  # take the write lock now: no upgrade deadlocks
+                yield cur
+                cur.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+                raise StateError(f"state store {self.path}: {exc}") from None
+            except BaseException:
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+                raise
+            finally:
+                cur.close()
+
+    def close(self) -> None:
+        with self.lock:
+            self.conn.close()
+
+
+class PostgresStore(SqlStore):
+    """Shared by many operators: approvals and aborts from anywhere, one engine per run
+    (the lease in runbook_runs.owner)."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        import psycopg
+
+        self.url = _redact(url)
+        self.psycopg = psycopg
+        try:
+            self.conn = psycopg.connect(url, autocommit=True, connect_timeout=10)
+            with self._tx() as cur:
+                # One schema creator at a time across processes.
+                cur.execute("SELECT pg_advisory_xact_lock(7243917)")
+                cur.execute("SELECT to_regclass('runbook_meta')")
+                row = cur.fetchone()
+                exists = row is not None and row[0] is not None
+                if exists:
+                    cur.execute("SELECT value FROM runbook_meta WHERE key = 'schema'")
+                    version = cur.fetchone()
+                    exists = version is not None and int(version[0]) >= SCHEMA_VERSION
+                if not exists:
+                    for statement in POSTGRES_SCHEMA:
+                        cur.execute(statement)
+                    cur.execute(
+                        "INSERT INTO runbook_meta (key, value) VALUES ('schema', %s) "
+                        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                        (str(SCHEMA_VERSION),),
+                    )
+        except psycopg.Error as exc:
+            raise StateError(f"state store {self.url}: {_first_line(exc)}") from None
+
+    def _sql(self, statement: str) -> str:
+        return statement.replace("?", "%s")
+
+    @contextmanager
+    def _tx(self) -> Iterator[Any]:
+        with self.lock:
+            try:
+                with self.conn.transaction(), self.conn.cursor() as cur:
+                    yield cur
+            except self.psycopg.Error as exc:
+                raise StateError(f"state store {self.url}: {_first_line(exc)}") from None
+
+    def close(self) -> None:
+        with self.lock:
+            self.conn.close()
+
+
+def _redact(url: str) -> str:
+    """Never print a password from a connection URL."""
+    import re
+
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

@@ -1,0 +1,125 @@
+"""Templating of runbook strings with a small, explicit set of variables (jinja2, strict).
+
+The variable set is deliberately small so that the linter can name every unknown variable
+with its file, line and key before a run starts, rather than an executor failing mid-wave.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
+
+import jinja2
+import jinja2.meta
+from jinja2.sandbox import SandboxedEnvironment
+
+# Known before anything province-specific: settings are rendered with these.
+RUN_VARS = frozenset({"env", "cache", "root"})
+# Known for every province (clears, vars, preconditions).
+PROVINCE_VARS = frozenset(
+    {
+        "env",
+        "province",  # codename: ho_chi_minh
+        "label",  # DNS label: ho-chi-minh
+        "code",  # official two-digit code: "79"
+        "name",  # Thành phố Hồ Chí Minh
+        "domain",  # the estate's DNS domain, or ""
+        "dot_domain",  # ".gov.example" or "" — append to a host label
+        "counterparts",  # national counterparts' base URLs by id (portal, sso, napd, …)
+        "communes",  # [{code, codename, name, type}, …]
+        "commune_count",
+        "run_id",
+        "t0",
+    }
+)
+# Known to actions, verifications and rollbacks.
+ACTION_VARS = PROVINCE_VARS | {"idempotency_key", "attempt", "step"}
+# Known to steps with `foreach: commune`.
+FOREACH_VARS = frozenset({"commune"})
+
+_ENV = SandboxedEnvironment(
+    undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True
+)
+
+
+class TemplateError(ValueError):
+    """A template that does not parse or names an unknown variable."""
+
+
+@lru_cache(maxsize=4096)
+def _compile(text: str) -> jinja2.Template:
+    return _ENV.from_string(text)
+
+
+def variables_of(text: str) -> set[str]:
+    """The variables `text` reads; raises TemplateError if it does not parse."""
+    if "{" not in text:
+        return set()
+    try:
+        ast = _ENV.parse(text)
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateError(f"a valid template ({exc.message})") from None
+    return set(jinja2.meta.find_undeclared_variables(ast))
+
+
+def render(text: str, context: Mapping[str, Any]) -> str:
+    if "{" not in text:  # the common case: a literal, no need to touch jinja
+        return text
+    try:
+        return _compile(text).render(context)
+    except jinja2.UndefinedError as exc:
+        raise TemplateError(f"template {text!r}: {exc.message}") from None
+    except jinja2.TemplateError as exc:
+        raise TemplateError(f"template {text!r}: {exc}") from None
+
+
+_SINGLE = re.compile(r"^\{\{(?P<expr>(?:(?!\{\{|\}\}).)+)\}\}$", re.DOTALL)
+
+
+@lru_cache(maxsize=4096)
+def _expression(text: str) -> Any:
+    return _ENV.compile_expression(text, undefined_to_none=False)
+
+
+def evaluate(text: str, context: Mapping[str, Any]) -> Any:
+    """A string that is one `{{ expression }}` keeps the expression's type (a list of commune
+    codes stays a list in a JSON body, a count stays a number); anything else renders as text."""
+    match = _SINGLE.match(text.strip())
+    if match is None:
+        return render(text, context)
+    try:
+        value = _expression(match["expr"])(**context)
+    except jinja2.TemplateError as exc:
+        raise TemplateError(f"template {text!r}: {exc}") from None
+    if isinstance(value, jinja2.Undefined):
+        raise TemplateError(f"template {text!r}: {value._undefined_message}")
+    return value
+
+
+def render_value(value: Any, context: Mapping[str, Any]) -> Any:
+    """Render every string inside `value` (dicts, lists); other scalars pass through."""
+    if isinstance(value, str):
+        return evaluate(value, context)
+    if isinstance(value, dict):
+        return {k: render_value(v, context) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [render_value(v, context) for v in value]
+    return value
+
+
+def strings_in(
+    value: Any, path: tuple[str | int, ...] = ()
+) -> list[tuple[tuple[str | int, ...], str]]:
+    """Every string inside `value` with its key path (for linting templates with line numbers)."""
+    if isinstance(value, str):
+        return [(path, value)]
+    found: list[tuple[tuple[str | int, ...], str]] = []
+    if isinstance(value, dict):
+        for k, v in value.items():
+            found += strings_in(v, (*path, str(k)))
+    elif isinstance(value, list | tuple):
+        for i, v in enumerate(value):
+            found += strings_in(v, (*path, i))
+    return found

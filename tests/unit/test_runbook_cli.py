@@ -1,0 +1,192 @@
+"""`govops cutover …`: exit codes, messages naming file/line/key, no tracebacks."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from govops.cli import main
+from tests.fixtures.runbook import ROOT, isolated_cache, runbook_doc, step, write_runbook
+
+__all__ = ["isolated_cache"]
+
+
+def cutover(*args: str) -> Result:
+    return CliRunner().invoke(main, ["cutover", *args], catch_exceptions=False)
+
+
+@pytest.fixture
+def state(tmp_path: Path) -> str:
+    return str(tmp_path / "state.sqlite3")
+
+
+def _run_id(result: Result) -> str:
+    match = re.search(r"run (\S+) \(", result.output)
+    assert match, result.output
+    return match.group(1)
+
+
+def test_lint_exit_codes(tmp_path: Path) -> None:
+    result = cutover("lint", *(str(p) for p in sorted((ROOT / "runbooks").glob("*.yml"))))
+    assert result.exit_code == 0, result.output
+    assert "ok" in result.output and "cutover.yml: 6 phases, 22 steps" in result.output
+    bad = runbook_doc([("one", [step("a")])])
+    del bad["phases"][0]["steps"][0]["clears"]["authority"]
+    path = write_runbook(tmp_path / "bad.yml", bad)
+    result = cutover("lint", str(path))
+    assert result.exit_code == 2
+    assert re.search(
+        r"bad\.yml:\d+: phases\[0\]\.steps\[0\]\.clears\.authority: expected a value", result.output
+    )
+    assert "Traceback" not in result.output
+
+
+def test_lint_strict_fails_on_warnings(tmp_path: Path) -> None:
+    doc = runbook_doc(
+        [
+            (
+                "one",
+                [
+                    step(
+                        "a",
+                        action={"executor": "ansible", "with": {"playbook": "playbooks/nope.yml"}},
+                    )
+                ],
+            )
+        ]
+    )
+    path = write_runbook(tmp_path / "rb.yml", doc)
+    assert cutover("lint", str(path)).exit_code == 0
+    assert cutover("lint", "--strict", str(path)).exit_code == 2
+
+
+def test_dry_run_prints_the_six_clears_per_province() -> None:
+    result = cutover(
+        "run",
+        str(ROOT / "runbooks/cutover.yml"),
+        "--env",
+        "production",
+        "--provinces",
+        "hue,ho_chi_minh",
+        "--dry-run",
+    )
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "pilot: hue" in out and "wave 1: ho_chi_minh" in out
+    assert "deadline 2025-06-26T17:00:00+07:00" in out
+    for clear in ("people:", "work:", "responsibility:", "product:", "authority:"):
+        assert clear in out
+    assert "× 168 communes" in out and "× 40 communes" in out
+    assert "PUT https://napd.national.gov.example/api/admin-units/ho_chi_minh" in out
+    plan = json.loads(
+        cutover(
+            "run",
+            str(ROOT / "runbooks/rehearsal.yml"),
+            "--env",
+            "lab",
+            "--dry-run",
+            "--json",
+            "--t0",
+            "2025-06-25T08:00:00+07:00",
+        ).stdout
+    )
+    assert {s["province"] for s in plan["steps"]} == {"tuyen_quang", "hue", "ho_chi_minh"}
+    first = plan["steps"][0]
+    assert first["deadline"] == "2025-06-25T08:03:00+07:00"  # T0+3m
+    assert set(first["clears"]) == {"people", "work", "responsibility", "product", "authority"}
+
+
+def test_run_status_report(tmp_path: Path, state: str) -> None:
+    path = write_runbook(tmp_path / "rb.yml", runbook_doc([("one", [step("a"), step("b")])]))
+    result = cutover("run", str(path), "--provinces", "hue,tuyen_quang", "--state", state)
+    assert result.exit_code == 0, result.output
+    run_id = _run_id(result)
+    assert "completed" in result.output
+    assert "hue b done" in result.output  # plain lines when not on a terminal
+    listed = cutover("status", "--state", state, "--json")
+    assert json.loads(listed.output)[0]["id"] == run_id
+    one = cutover("status", run_id, "--state", state)
+    assert one.exit_code == 0 and "tuyen_quang" in one.output
+    html = tmp_path / "report.html"
+    assert (
+        cutover("report", run_id, "--format", "html", "-o", str(html), "--state", state).exit_code
+        == 0
+    )
+    assert "<!DOCTYPE html>" in html.read_text(encoding="utf-8")
+    text = cutover("report", run_id, "--state", state)
+    assert "National readiness" in text.output
+    assert cutover("resume", run_id, "--state", state).exit_code == 1  # completed: nothing to do
+
+
+def test_failed_province_exits_1(tmp_path: Path, state: str) -> None:
+    fail = {"executor": "noop", "with": {"fail": "{{ province == 'hue' }}"}}
+    path = write_runbook(tmp_path / "rb.yml", runbook_doc([("one", [step("a", action=fail)])]))
+    result = cutover("run", str(path), "--provinces", "hue,tuyen_quang", "--state", state)
+    assert result.exit_code == 1
+    assert "completed_with_failures" in result.output
+
+
+def test_no_wait_exits_3_then_approve_and_resume(tmp_path: Path, state: str) -> None:
+    gate = {"executor": "manual", "with": {"instructions": "go?"}}
+    doc = runbook_doc([("one", [step("gate", action=gate, verify=gate)])])
+    path = write_runbook(tmp_path / "rb.yml", doc)
+    result = cutover("run", str(path), "--provinces", "hue", "--state", state, "--no-wait")
+    assert result.exit_code == 3, result.output
+    run_id = _run_id(result)
+    assert cutover("approve", run_id, "gate", "--as", "chair", "--state", state).exit_code == 0
+    assert cutover("resume", run_id, "--state", state).exit_code == 0
+
+
+def test_bad_input_exits_2(tmp_path: Path, state: str) -> None:
+    path = write_runbook(tmp_path / "rb.yml", runbook_doc([("one", [step("a")])]))
+    unknown = cutover("run", str(path), "--provinces", "atlantis", "--state", state)
+    assert unknown.exit_code == 2 and "--provinces" in unknown.output
+    assert "atlantis" in unknown.output
+    var = cutover("run", str(path), "--var", "nope=1", "--state", state)
+    assert var.exit_code == 2 and "--var" in var.output
+    gate = {"executor": "promql", "with": {"query": "up"}}
+    needs = write_runbook(tmp_path / "gate.yml", runbook_doc([("one", [step("g", action=gate)])]))
+    result = cutover("run", str(needs), "--state", state)
+    assert result.exit_code == 2 and "prometheus_url" in result.output
+    assert cutover("abort", "no-such-run", "--state", state).exit_code == 2
+    assert cutover("report", "no-such-run", "--state", state).exit_code == 2
+    assert cutover("approve", "x", "y", "--as", "z", "--state", state).exit_code == 2
+    missing = cutover("run", str(tmp_path / "none.yml"), "--state", state)
+    assert missing.exit_code == 2 and "expected an existing file" in missing.output
+
+
+def test_rich_progress_on_a_terminal_and_plain_lines_otherwise() -> None:
+    import io
+
+    from rich.console import Console
+
+    from govops.runbook.display import Display
+    from govops.runbook.engine import Event
+
+    events = [
+        Event("wave", message="one: pilot (hue)"),
+        Event("province", "hue", status="running"),
+        Event("step", "hue", "a", status="running"),
+        Event("step", "hue", "a", status="done", seconds=0.2),
+        Event("step", "hue", "b", status="failed", message="boom"),
+        Event("rollback", "hue", status="rolled_back"),
+        Event("notice", message="abort requested"),
+        Event("end", status="completed_with_failures"),
+    ]
+    tty = io.StringIO()
+    with Display(Console(file=tty, force_terminal=True, width=100), ["hue"], 2) as display:
+        for e in events:
+            display(e)
+    assert "hue" in tty.getvalue() and "boom" in tty.getvalue()
+    plain = io.StringIO()
+    with Display(Console(file=plain, force_terminal=False, width=100), ["hue"], 2) as display:
+        for e in events:
+            display(e)
+    lines = plain.getvalue().splitlines()
+    assert any(line.endswith("hue a done (0.2s)") for line in lines)
+    assert any(line.endswith("hue b failed: boom") for line in lines)
+    assert not any("running" in line and " a " in line for line in lines)
