@@ -34,8 +34,8 @@ render-check: venv ## Fail if rendered files drift from the estates
 	$(GOVOPS) render --env lab --check
 
 lint: venv ## ruff, mypy, yamllint, ansible-lint
-	$(BIN)/ruff check govops infra tests bench
-	$(BIN)/ruff format --check govops infra tests bench
+	$(BIN)/ruff check govops infra exporters tests bench
+	$(BIN)/ruff format --check govops infra exporters tests bench
 	$(BIN)/mypy
 	$(BIN)/yamllint -s .
 	scripts/ansible-lint.sh
@@ -48,6 +48,7 @@ test: system-deps venv lint render-check ## The full suite as CI runs it
 
 bench: system-deps venv ## Benchmarks; figures are printed and reported in issue notes
 	$(BIN)/python bench/render.py
+	$(BIN)/python bench/prober.py
 
 clean: ## Remove the venv and caches (the lab cache in ~/.cache/govops stays)
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -214,9 +214,21 @@ def render_cmd(env: str, check: bool) -> None:
 
 def _register_optional_groups() -> None:
     """Subcommand groups that live with their own packages."""
+    from govops.runbook.cli import cutover_group
+
+    main.add_command(cutover_group, "cutover")
     from govops.lab.cli import lab_group
 
     main.add_command(lab_group, "lab")
+    from govops.converge_cli import converge_cmd
+
+    main.add_command(converge_cmd, "converge")
+    from govops.plan_cli import plan_cmd
+
+    main.add_command(plan_cmd, "plan")
+    from exporters.cli import monitoring_group
+
+    main.add_command(monitoring_group, "monitoring")
 
 
 with contextlib.suppress(ImportError):  # the lab group is added when its module exists
