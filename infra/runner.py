@@ -100,8 +100,12 @@ def fast_mocks() -> Iterator[None]:
     finally:
         if gc_was_enabled:
             gc.enable()
-        asyncio.set_event_loop(previous_loop)
         loop.close()
+        # Setting None would leave the main thread with no loop at all (later stock runs then
+        # fail in asyncio.Future()); a closed one is no better.
+        if previous_loop is None or previous_loop.is_closed():
+            previous_loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(previous_loop)
         for owner, name, value in reversed(saved):
             setattr(owner, name, value)
 
