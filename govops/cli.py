@@ -175,8 +175,16 @@ def _print_detail(detail: dict[str, Any]) -> None:
     is_flag=True,
     help="Write nothing; exit 1 and show the drift if committed files differ.",
 )
+@click.option(
+    "--from-pulumi",
+    "from_pulumi",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="JSON of `pulumi stack output --json` (one stack, or many keyed by stack name); "
+    "fills the addresses the cloud gave into the inventory. Repeatable.",
+)
 @handle_errors
-def render_cmd(env: str, check: bool) -> None:
+def render_cmd(env: str, check: bool, from_pulumi: tuple[Path, ...]) -> None:
     """Render the estate into Ansible inventory, Prometheus targets, Pulumi stacks, lab topology.
 
     Same input gives byte-identical output. Exit codes: 0 ok (or no drift), 1 drift
@@ -187,6 +195,11 @@ def render_cmd(env: str, check: bool) -> None:
     started = time.perf_counter()
     root, estate = open_estate(env)
     files = render(estate)
+    if from_pulumi:
+        from govops.render.pulumi_outputs import apply_outputs, load_outputs
+
+        for source in from_pulumi:
+            files = apply_outputs(files, load_outputs(source))
     result = drift(root, env, files) if check else write(root, env, files)
     took = time.perf_counter() - started
     if check:

@@ -80,3 +80,32 @@ def test_render_check_exits_1_on_drift(tmp_path: Path, monkeypatch: pytest.Monke
     assert "+environment: lab" in result.output
     assert CliRunner().invoke(main, ["render", "--env", "lab"]).exit_code == 0
     assert CliRunner().invoke(main, ["render", "--env", "lab", "--check"]).exit_code == 0
+
+
+def test_render_from_pulumi_fills_addresses_and_names_unknown_hosts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    import yaml
+
+    shutil.copytree(ROOT / "inventories/production", tmp_path / "inventories/production")
+    (tmp_path / "infra/stacks").mkdir(parents=True)
+    monkeypatch.setenv("GOVOPS_ROOT", str(tmp_path))
+    outputs = tmp_path / "hue.json"
+    outputs.write_text(json.dumps({"hosts": {"hue-db": "10.46.128.77"}}), encoding="utf-8")
+    args = ["render", "--env", "production", "--from-pulumi", str(outputs)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    hosts = yaml.safe_load((tmp_path / "inventories/production/hosts.yml").read_text())
+    assert hosts["all"]["hosts"]["hue-db"]["ansible_host"] == "10.46.128.77"
+    # the committed inventory now differs from a plain render: --check says so
+    plain = CliRunner().invoke(main, ["render", "--env", "production", "--check"])
+    assert plain.exit_code == 1
+    assert CliRunner().invoke(main, [*args, "--check"]).exit_code == 0
+
+    outputs.write_text(json.dumps({"hosts": {"atlantis-db": "10.0.0.1"}}), encoding="utf-8")
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2
+    assert "hue.json" in result.output and "atlantis-db" in result.output
+    assert "Traceback" not in result.output
