@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 GOVOPS  := $(BIN)/govops
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: venv system-deps lab lab-down test unit lint render-check bench clean help
+.PHONY: venv system-deps lab lab-down test unit lint render-check bench bench-all clean help
 .DEFAULT_GOAL := help
 
 help: ## List the targets
@@ -48,7 +48,15 @@ test: system-deps venv lint render-check ## The full suite as CI runs it
 
 bench: system-deps venv ## Benchmarks; figures are printed and reported in issue notes
 	$(BIN)/python bench/render.py
+	$(BIN)/python bench/plan.py
+	$(BIN)/python bench/runbook.py
 	$(BIN)/python bench/prober.py
+	$(BIN)/python bench/lab.py
+	$(BIN)/python bench/converge.py
+
+bench-all: system-deps venv ## The long benchmarks too: all 34 provinces in the lab (~1 h)
+	$(BIN)/python bench/lab.py --scope all
+	$(BIN)/python bench/converge.py --provinces all
 
 clean: ## Remove the venv and caches (the lab cache in ~/.cache/govops stays)
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

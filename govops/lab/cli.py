@@ -248,3 +248,56 @@ def ssh_cmd(env: str, host: str, command: tuple[str, ...]) -> None:
     argv += [f"root@{target.ip}", *command]
     sys.stdout.flush()
     os.execv(ssh, argv)  # replace this process: the terminal belongs to ssh now
+
+
+@lab_group.command("rehearse")
+@env_option
+@click.option(
+    "--provinces",
+    metavar="P1,P2|all",
+    default=None,
+    help="Provinces (default: the topology's default_provinces).",
+)
+@click.option(
+    "--until",
+    type=click.Choice(["hosts", "converge", "monitoring", "cutover"]),
+    default="cutover",
+    show_default=True,
+    help="Stop after this stage.",
+)
+@click.option(
+    "--as",
+    "approver",
+    default="lab rehearsal operator",
+    show_default=True,
+    metavar="NAME",
+    help="Who approves the rehearsal's manual gates (recorded in the audit log).",
+)
+@handle_errors
+def rehearse_cmd(env: str, provinces: str | None, until: str, approver: str) -> None:
+    """The whole rehearsal (`make lab`): hosts up, converge, monitoring sees every system up,
+    the cutover rehearsal runbook across the provinces, the readiness report, a summary.
+
+    Every stage is idempotent: run it again after a failure and it goes on from where the
+    lab is. Exit codes: 0 every stage ok, 1 a stage failed (the summary says which),
+    2 bad input.
+    """
+    from govops.lab.rehearse import Rehearser
+
+    topology = load_topology(inventories_dir(None), env)
+    selected = select_hosts(topology, parse_provinces(provinces))  # validates the names
+    chosen = sorted({h.province for h in selected if h.province})
+    paths = LabPaths.default()
+    rehearser = Rehearser(env, chosen, approver, paths, lambda line: err.rule(line[3:-3]))
+    result = rehearser.run(until)
+    table = Table(title=f"lab rehearsal: {env} ({', '.join(chosen)})", title_justify="left")
+    for column in ("stage", "result", "time", "detail"):
+        table.add_column(column)
+    for stage in result.stages:
+        mark = "[green]ok[/]" if stage.ok else "[red]failed[/]"
+        table.add_row(stage.name, mark, f"{stage.seconds:.0f} s", stage.detail)
+    out.print(table)
+    if result.report_html is not None:
+        out.print(f"readiness report: {result.report_html}", soft_wrap=True)
+    if not result.ok:
+        sys.exit(1)

@@ -1,0 +1,206 @@
+"""`govops lab rehearse` (`make lab`): the whole rehearsal, one stage after another.
+
+1. hosts: `govops lab up` (the image is built on first use);
+2. converge: `govops converge` (playbooks/site.yml: platform, systems, monitoring);
+3. monitoring: wait until the lab's Prometheus sees every system of every province up;
+4. cutover: runbooks/rehearsal.yml across the lab's provinces, its manual gates approved by
+   the named rehearsal operator, then the readiness report (text, and HTML in the cache).
+
+Each stage is the same command an engineer would type, run as a child process so its own
+progress and output show as they are; a stage that fails stops the rehearsal (the later ones
+would only fail for the same reason) and the summary says where and how to go on.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import urllib.parse
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from govops.lab.paths import LabPaths
+from govops.lab.podman import Podman, write_containers_conf
+
+REHEARSAL = "runbooks/rehearsal.yml"
+# Manual gates of the rehearsal runbook: in the lab the rehearsal operator approves them.
+GATES = ("signing_certificates", "go_no_go")
+UP_QUERY = "province_system:govops_front_up:max == 1"
+SYSTEMS = 5
+
+
+@dataclass
+class Stage:
+    name: str
+    ok: bool
+    seconds: float
+    detail: str
+
+
+@dataclass
+class Rehearsal:
+    env: str
+    provinces: list[str]
+    stages: list[Stage] = field(default_factory=list)
+    run_id: str | None = None
+    report_html: Path | None = None
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.stages) and all(s.ok for s in self.stages)
+
+
+def govops(*args: str) -> list[str]:
+    return [sys.executable, "-m", "govops.cli", *args]
+
+
+class Rehearser:
+    """Runs the stages; `say` prints a headline before each."""
+
+    def __init__(
+        self,
+        env: str,
+        provinces: Sequence[str],
+        approver: str,
+        paths: LabPaths,
+        say: Callable[[str], None],
+        monitoring_timeout: float = 600.0,
+    ) -> None:
+        self.result = Rehearsal(env, list(provinces))
+        self.approver = approver
+        self.paths = paths
+        self.say = say
+        self.monitoring_timeout = monitoring_timeout
+        self.state = paths.env_dir(env) / "rehearsal.sqlite3"
+
+    # -- the stages -------------------------------------------------------------------------
+    def run(self, until: str = "cutover") -> Rehearsal:
+        stages: list[tuple[str, Callable[[], str]]] = [
+            ("hosts", self.hosts),
+            ("converge", self.converge),
+            ("monitoring", self.monitoring),
+            ("cutover", self.cutover),
+        ]
+        for name, stage in stages:
+            self.say(f"── {name} ──")
+            started = time.monotonic()
+            try:
+                detail, ok = stage(), True
+            except StageFailed as failed:
+                detail, ok = str(failed), False
+            self.result.stages.append(Stage(name, ok, time.monotonic() - started, detail))
+            if not ok or name == until:
+                break
+        return self.result
+
+    def hosts(self) -> str:
+        args = ["lab", "up", "--env", self.result.env]
+        if self.result.provinces:
+            args += ["--provinces", ",".join(self.result.provinces)]
+        self._call(args, "govops lab up")
+        running = self.paths.hosts_limit(self.result.env).read_text(encoding="utf-8").split()
+        return f"{len(running)} hosts running"
+
+    def converge(self) -> str:
+        proc = self._call(["converge", "--env", self.result.env, "--quiet"], "govops converge")
+        return _last_line(proc.stdout) or "converged"
+
+    def monitoring(self) -> str:
+        expected = len(self.result.provinces) * SYSTEMS
+        deadline = time.monotonic() + self.monitoring_timeout
+        seen: set[tuple[str, str]] = set()
+        while time.monotonic() < deadline:
+            seen = {
+                (str(r["metric"].get("province")), str(r["metric"].get("system")))
+                for r in self._query(UP_QUERY)
+            }
+            if len(seen) >= expected:
+                return f"Prometheus on monitor: {len(seen)}/{expected} systems up"
+            time.sleep(5)
+        raise StageFailed(
+            f"Prometheus on monitor saw {len(seen)}/{expected} systems up after "
+            f"{self.monitoring_timeout:.0f} s (query `{UP_QUERY}`)"
+        )
+
+    def cutover(self) -> str:
+        state = ["--state", str(self.state)]
+        who = ["--as", self.approver]
+        run = [
+            *["cutover", "run", REHEARSAL, "--env", self.result.env, "--no-wait"],
+            *["--provinces", ",".join(self.result.provinces), *state, *who],
+        ]
+        code = self._call(run, "govops cutover run", accept=(0, 1, 3)).returncode
+        self.result.run_id = self._latest_run()
+        rounds = 0
+        while code == 3 and rounds < 2 * len(GATES):  # waiting on a manual gate
+            for gate in GATES:
+                self._call(
+                    ["cutover", "approve", self.result.run_id, gate, *who, *state,
+                     "--note", "lab rehearsal: approved by the rehearsal operator"],
+                    f"govops cutover approve {gate}", accept=(0, 1, 2),
+                )  # fmt: skip
+            resume = ["cutover", "resume", self.result.run_id, "--no-wait", *state, *who]
+            code = self._call(resume, "govops cutover resume", accept=(0, 1, 3)).returncode
+            rounds += 1
+        html = self.paths.env_dir(self.result.env) / "rehearsal.html"
+        report = ["cutover", "report", self.result.run_id, *state]
+        self._call([*report, "--format", "html", "-o", str(html)], "govops cutover report")
+        self.result.report_html = html
+        text = self._call([*report, "--format", "text"], "govops cutover report", show=False)
+        sys.stdout.write(text.stdout)
+        if code != 0:
+            raise StageFailed(
+                f"run {self.result.run_id} did not complete (exit {code}); "
+                f"see `govops cutover status {self.result.run_id} --state {self.state}`"
+            )
+        return f"run {self.result.run_id} completed in every province"
+
+    # -- helpers ----------------------------------------------------------------------------
+    def _call(
+        self,
+        args: list[str],
+        what: str,
+        accept: Sequence[int] = (0,),
+        show: bool = True,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a govops command; its stderr (progress, logs) goes straight to the terminal."""
+        proc = subprocess.run(govops(*args), stdout=subprocess.PIPE, text=True, check=False)
+        if show and proc.stdout:
+            sys.stdout.write(proc.stdout)
+            sys.stdout.flush()
+        if proc.returncode not in accept:
+            raise StageFailed(f"`{what}` exited {proc.returncode}")
+        return proc
+
+    def _latest_run(self) -> str:
+        status = ["cutover", "status", "--json", "--state", str(self.state)]
+        proc = self._call(status, "govops cutover status", show=False)
+        runs = json.loads(proc.stdout or "[]")
+        if not runs:
+            raise StageFailed(f"no run recorded in {self.state}")
+        return str(max(runs, key=lambda r: str(r["created_at"]))["id"])
+
+    def _query(self, expr: str) -> list[dict[str, dict[str, object]]]:
+        """PromQL asked inside `monitor` (a lab-only shortcut: no firewall opening needed)."""
+        url = f"http://127.0.0.1:9090/api/v1/query?{urllib.parse.urlencode({'query': expr})}"
+        podman = Podman(write_containers_conf(self.paths.containers_conf))
+        out = podman.run(
+            "exec", f"{self.result.env}-monitor", "curl", "-sf", url, check=False, timeout=30
+        )
+        if out.returncode != 0:
+            return []  # Prometheus is still starting: the caller retries until its deadline
+        body = json.loads(out.stdout)
+        result: list[dict[str, dict[str, object]]] = body.get("data", {}).get("result", [])
+        return result
+
+
+class StageFailed(Exception):
+    """A stage did not reach its goal; the message says what was seen."""
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else ""
