@@ -52,6 +52,13 @@ def _prober_options(fn: F) -> F:
             help="Seconds within which every commune gets a test dossier.",
         ),
         click.option("--state-dir", help="Where per-province commune ledgers survive restarts."),
+        click.option(
+            "--estate",
+            "estate_file",
+            type=click.Path(path_type=Path, dir_okay=False, exists=True),
+            help="An estate file to read instead of inventories/ENV/estate.yml (an inventory "
+            "outside the checkout, as Ansible's inventory_dir names it).",
+        ),
         _env_option("lab"),
     ]
     for option in reversed(options):
@@ -65,10 +72,16 @@ def _prober_config(
     ca_file: str | None,
     commune_period: float,
     state_dir: str | None,
+    estate_file: Path | None,
 ) -> object:
     from exporters.govops_prober.from_estate import config_from_estate, load_endpoints
 
-    _, estate = open_estate(env)
+    if estate_file is not None:
+        from govops.registry.estate import load_estate
+
+        estate = load_estate(estate_file)
+    else:
+        _, estate = open_estate(env)
     return config_from_estate(
         estate,
         endpoints=load_endpoints(endpoints) if endpoints else None,
@@ -91,6 +104,7 @@ def prober_config_cmd(
     ca_file: str | None,
     commune_period: float,
     state_dir: str | None,
+    estate_file: Path | None,
     out: Path | None,
 ) -> None:
     """Write the domain prober's JSON config from the registry and the estate.
@@ -99,7 +113,7 @@ def prober_config_cmd(
     """
     from exporters.govops_prober.config import ProberConfig
 
-    config = _prober_config(env, endpoints, ca_file, commune_period, state_dir)
+    config = _prober_config(env, endpoints, ca_file, commune_period, state_dir, estate_file)
     assert isinstance(config, ProberConfig)
     text = config.to_json()
     if out is None:
@@ -120,6 +134,7 @@ def prober_cmd(
     ca_file: str | None,
     commune_period: float,
     state_dir: str | None,
+    estate_file: Path | None,
     listen: str,
 ) -> None:
     """Serve the domain prober: GET /probe?target=<province>&module=<module>."""
@@ -127,7 +142,7 @@ def prober_cmd(
     from exporters.govops_prober.config import ProberConfig
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    config = _prober_config(env, endpoints, ca_file, commune_period, state_dir)
+    config = _prober_config(env, endpoints, ca_file, commune_period, state_dir, estate_file)
     assert isinstance(config, ProberConfig)
     run(config, *parse_listen(listen))
 

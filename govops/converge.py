@@ -213,6 +213,12 @@ class Converge:
         # Roles live beside the playbooks' folder; say so even when ANSIBLE_CONFIG points at
         # another configuration (the benchmark's "Ansible defaults" run).
         env.setdefault("ANSIBLE_ROLES_PATH", str(self.root / "roles"))
+        # Facts are cached per cache dir and environment: `make lab` and a test lab share host
+        # names (hue-db, monitor), never facts (smart gathering would trust the other's).
+        env.setdefault(
+            "ANSIBLE_CACHE_PLUGIN_CONNECTION",
+            str(self.lab_paths.root.parent / "ansible-facts" / self.request.env),
+        )
         env.setdefault("PYTHONUNBUFFERED", "1")
         return env
 

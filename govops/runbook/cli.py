@@ -163,6 +163,15 @@ def _root_or_none() -> Path | None:
     default=None,
     help="Provinces (codenames); default: the lab's default provinces or all.",
 )
+@click.option(
+    "--inventories",
+    "inventories",
+    metavar="DIR",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Where ENV/estate.yml and its rendered inventory are (default: the checkout's "
+    "inventories/); recorded in the run, so resume uses the same.",
+)
 @click.option("--dry-run", is_flag=True, help="Print the plan with the six clears; run nothing.")
 @click.option(
     "--check",
@@ -197,6 +206,14 @@ def _root_or_none() -> Path | None:
     is_flag=True,
     help="Do not block on approvals: leave those provinces waiting and exit 3.",
 )
+@click.option(
+    "--approve-as",
+    "approve_as",
+    metavar="NAME",
+    default=None,
+    help="Approve every manual step of the runbook for every province up front, as NAME "
+    "(recorded in the audit log): an unattended run, e.g. the lab rehearsal.",
+)
 @state_option
 @as_option
 @handle_errors
@@ -204,6 +221,7 @@ def run_cmd(
     runbook: Path,
     env: str,
     provinces: str | None,
+    inventories: Path | None,
     dry_run: bool,
     check: bool,
     as_json: bool,
@@ -211,6 +229,7 @@ def run_cmd(
     variables: tuple[str, ...],
     settings: tuple[str, ...],
     no_wait: bool,
+    approve_as: str | None,
     state: str | None,
     actor: str | None,
 ) -> None:
@@ -223,12 +242,18 @@ def run_cmd(
     loaded = load_runbook(runbook, root)
     for warning in loaded.warnings:
         err.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
-    environment = load_environment(env, root)
+    if inventories is not None:
+        inventories = inventories.resolve()
+    environment = load_environment(env, root, inventories)
     wanted = [p.strip() for p in provinces.split(",") if p.strip()] if provinces else None
     selected = environment.select(wanted)
     var_map, set_map = _pairs(variables, "--var"), _pairs(settings, "--set")
     runs.check_overrides(loaded.runbook, str(runbook), var_map, "--var")
     runs.check_overrides(loaded.runbook, str(runbook), set_map, "--set")
+    if inventories is not None:
+        set_map.setdefault("inventory", str(inventories / env))
+    if approve_as is not None:
+        runs.check_approver(loaded.runbook, str(runbook), approve_as)
     start = _t0(t0) or loaded.runbook.t0 or datetime.now().astimezone()
     if dry_run:
         from govops.runbook.plan import build_plan, check_ansible, plan_text
@@ -279,8 +304,17 @@ def run_cmd(
             t0=start,
             variables=var_map,
             settings=set_map,
-            options={"no_wait": no_wait},
+            options={
+                "no_wait": no_wait,
+                **({"inventories": str(inventories)} if inventories is not None else {}),
+            },
         )
+        if approve_as is not None:
+            steps = runs.approve_all(store, run.id, approve_as)
+            err.print(
+                f"approved up front as {approve_as}: {', '.join(steps) or 'no manual step'}",
+                highlight=False,
+            )
         err.print(
             f"run [bold]{run.id}[/] ({len(run.provinces)} provinces, {len(run.waves)} "
             f"waves) — state {store.url}",
@@ -304,7 +338,7 @@ def resume_cmd(run_id: str, no_wait: bool, state: str | None, actor: str | None)
     with open_store(state) as store:
         run = store.run(run_id)
         runs.resumable(run)
-        environment = load_environment(run.env, repo_root())
+        environment = load_environment(run.env, repo_root(), runs.inventories_of(run))
         _drive(store, run, environment, who, no_wait, resumed=True)
 
 

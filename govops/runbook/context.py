@@ -15,6 +15,7 @@ from govops.errors import InputError
 from govops.paths import cache_dir
 from govops.registry import estate_path, load_estate, provinces
 from govops.registry.estate import dns_label
+from govops.render.common import agencies
 from govops.runbook.executors.base import RunSettings
 from govops.runbook.model import Runbook, Settings
 from govops.runbook.templating import TemplateError, render
@@ -37,6 +38,9 @@ class ProvinceInfo:
     code: str  # two digits
     name: str
     communes: tuple[CommuneInfo, ...]
+    # Agencies' electronic identification codes (the registry's, as rendered for the documents
+    # system): [{code, name}], the People's Committee first, then each commune's.
+    agencies: tuple[Mapping[str, Any], ...] = ()
 
     @property
     def label(self) -> str:
@@ -76,12 +80,14 @@ def province_info(codename: str) -> ProvinceInfo:
         code=p.code_str,
         name=p.name,
         communes=tuple(CommuneInfo(c.code_str, c.codename, c.name, c.type) for c in p.communes),
+        agencies=tuple({"code": a["code"], "name": a["name"]} for a in agencies(p)),
     )
 
 
-def load_environment(env: str, root: Path) -> Environment:
-    """The estate of `env` (inventories/ENV/estate.yml) seen by the cutover engine."""
-    estate = load_estate(estate_path(root / "inventories", env))
+def load_environment(env: str, root: Path, inventories: Path | None = None) -> Environment:
+    """The estate of `env` (INVENTORIES/ENV/estate.yml, INVENTORIES defaulting to the
+    checkout's inventories/) seen by the cutover engine."""
+    estate = load_estate(estate_path(inventories or root / "inventories", env))
     infos = {p: province_info(p) for p in estate.provinces}
     default = estate.lab.default_provinces if estate.lab is not None else tuple(infos)
     return Environment(
@@ -110,6 +116,7 @@ def province_vars(
         "counterparts": dict(env.counterparts),
         "communes": [c.as_dict() for c in province.communes],
         "commune_count": len(province.communes),
+        "agencies": [dict(a) for a in province.agencies],
         "run_id": run_id,
         "t0": t0_iso,
     }
@@ -141,16 +148,14 @@ def resolve_settings(
         settings = Settings.model_validate(rendered)
     except (TemplateError, ValueError) as exc:
         raise InputError("--set", "settings", "valid settings", got=str(exc)) from None
-    lab = env == "lab"
+    inventory = _absolute(settings.inventory, root) or root / "inventories" / env
+    # A lab environment (`lab`, or a throwaway one of the tests) has a rendered topology.
+    lab = env == "lab" or (inventory / "topology.yml").is_file()
 
     def path(value: str | None, lab_default: Path | None = None) -> Path | None:
-        if value:
-            p = Path(value).expanduser()
-            return p if p.is_absolute() else root / p
-        return lab_default if lab else None
+        return _absolute(value, root) or (lab_default if lab else None)
 
     ssh_dir = cache_dir() / "lab" / "ssh"
-    inventory = path(settings.inventory) or root / "inventories" / env
     return RunSettings(
         env=env,
         root=root,
@@ -165,6 +170,13 @@ def resolve_settings(
         poll_interval=settings.poll_interval,
         addresses=inventory_addresses(inventory) if settings.resolve == "inventory" else {},
     )
+
+
+def _absolute(value: str | None, root: Path) -> Path | None:
+    if not value:
+        return None
+    p = Path(value).expanduser()
+    return p if p.is_absolute() else root / p
 
 
 def inventory_addresses(inventory: Path) -> dict[str, str]:

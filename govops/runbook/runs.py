@@ -8,6 +8,7 @@ import socket
 import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from pathlib import Path
 
 from govops.errors import GovopsError, InputError, InputErrors
 from govops.paths import cache_dir
@@ -149,9 +150,7 @@ def approve(
     try:
         step = runbook.step(step_id)
     except KeyError:
-        manual = [
-            s.id for _, s in runbook.steps() if "manual" in (s.action.executor, s.verify.executor)
-        ]
+        manual = manual_steps(runbook)
         raise InputError(
             run.runbook_path,
             "STEP",
@@ -193,6 +192,41 @@ def approve(
         ),
     )
     return approval
+
+
+def manual_steps(runbook: Runbook) -> list[str]:
+    return [s.id for _, s in runbook.steps() if "manual" in (s.action.executor, s.verify.executor)]
+
+
+def check_approver(runbook: Runbook, path: str, approver: str) -> None:
+    """`--approve-as NAME`: NAME must be allowed to approve every manual step."""
+    for step_id in manual_steps(runbook):
+        step = runbook.step(step_id)
+        action = step.action if step.action.executor == "manual" else step.verify
+        allowed = ManualArgs.model_validate(action.args).approvers
+        if allowed and approver not in allowed:
+            raise InputError(
+                path,
+                "--approve-as",
+                f"one of {step_id}'s approvers ({', '.join(allowed)})",
+                got=approver,
+            )
+
+
+def approve_all(store: Store, run_id: str, approver: str) -> list[str]:
+    """Approve every manual step of the run for every province (an unattended run)."""
+    run = store.run(run_id)
+    runbook = load_snapshot(run.runbook_text, run.runbook_path)
+    steps = manual_steps(runbook)
+    for step_id in steps:
+        approve(store, run.id, step_id, approver, note="approved up front (--approve-as)")
+    return steps
+
+
+def inventories_of(run: RunRecord) -> Path | None:
+    """The inventories folder a run was started with (`--inventories`), if not the checkout's."""
+    value = run.options.get("inventories")
+    return Path(str(value)) if value else None
 
 
 def engine_alive(run: RunRecord, now: float, stale_after: float = 15.0) -> bool:

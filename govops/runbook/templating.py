@@ -30,6 +30,7 @@ PROVINCE_VARS = frozenset(
         "counterparts",  # national counterparts' base URLs by id (portal, sso, napd, …)
         "communes",  # [{code, codename, name, type}, …]
         "commune_count",
+        "agencies",  # [{code, name}, …]: the People's Committee's, then each commune's
         "run_id",
         "t0",
     }

@@ -1,153 +1,192 @@
-"""Lab proof of the cutover engine: runbooks/rehearsal.yml on the default lab (tuyen_quang, hue,
-ho_chi_minh). Mid-wave, Huế's procedures stand-in is stopped: Huế fails at its next
-procedures step and rolls back (the rollbacks of what it started, in reverse), Tuyên Quang and
-Hồ Chí Minh City finish; the report counts the readiness checks of the two.
+"""Lab proof of the cutover engine: runbooks/rehearsal.yml on the session's converged lab (the
+three default provinces: tuyen_quang the pilot, then hue and ho_chi_minh together), run the
+way `make lab` runs it — `govops cutover run … --approve-as NAME` as a child process, against
+the throwaway environment's inventories, cache (CA, SSH key) and the Prometheus on `monitor`.
 
-Needs the lab (podman, root, the lab image) and what the other parts of the suite provide:
-playbooks/site.yml with the stand-ins' role, monitoring on `monitor`, and the cutover playbooks
-(playbooks/cutover/*.yml) the rehearsal calls. Until those exist the test is skipped and says
-which is missing. The loopback twin of this test (test_runbook_waves_http.py) always runs.
+Mid-wave, once Huế's trial has started, Huế's procedures stand-in is stopped: Huế fails at its
+next procedures step and rolls back (the rollbacks of the steps it started, last first; the
+stand-in comes back meanwhile, as its operator would bring it back, so that traffic can be
+restored to it); Tuyên Quang and Hồ Chí Minh City finish. The run ends
+`completed_with_failures` (exit 1) and the report counts the readiness checks of the two.
+
+The loopback twin of this test (test_runbook_waves_http.py) runs without the lab.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import yaml
 
-from govops.runbook import runs
-from govops.runbook.context import load_environment
-from govops.runbook.loader import load_runbook
-from govops.runbook.report import render_report
-from govops.runbook.state import Store, open_store
+from govops.runbook.loader import load_snapshot
+from govops.runbook.state import PROVINCE_FAILED, RUN_FINAL, Store, open_store
+from tests.integration.conftest import ConvergedLab
 
 REPO = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
-SITE = REPO / "playbooks" / "site.yml"
 REHEARSAL = REPO / "runbooks" / "rehearsal.yml"
 VICTIM = "hue"
+VICTIM_HOST = "hue-procedures"
+VICTIM_UNIT = "govops-procedures"  # the govops_system role's unit: govops-<kind>
+RUN_TIMEOUT = 1800.0
+
+pytestmark = pytest.mark.lab
 
 
-def _missing() -> str | None:
-    if not SITE.exists():
-        return "playbooks/site.yml does not exist yet"
-    if not any((REPO / "roles" / "govops_system" / "tasks").glob("*.yml")):
-        return "roles/govops_system (the stand-ins' role) has no tasks yet"
-    result = load_runbook(REHEARSAL, REPO)
-    if result.warnings:
-        return "; ".join(w.split(": ", 2)[-1] for w in result.warnings)
+def govops(lab: ConvergedLab, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "govops.cli", *args],
+        cwd=REPO,
+        env=lab.lab.environ(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def wait_for(
+    what: str, predicate: Callable[[], bool], engine: subprocess.Popen[str], log: Path
+) -> None:
+    """Poll `predicate()` until true; fail (with the engine's log) if the engine ends first."""
+    deadline = time.monotonic() + RUN_TIMEOUT
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        if engine.poll() is not None:
+            pytest.fail(f"the engine exited {engine.returncode} before {what}:\n{tail(log)}")
+        time.sleep(0.5)
+    pytest.fail(f"timed out waiting for {what}:\n{tail(log)}")
+
+
+def tail(log: Path, lines: int = 60) -> str:
+    return "\n".join(log.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+
+
+def step_status(store: Store, run_id: str, province: str, step_id: str) -> str | None:
+    for row in store.steps(run_id):
+        if row.province == province and row.step_id == step_id and not row.item:
+            return row.status
     return None
 
 
-pytestmark = [
-    pytest.mark.lab,
-    pytest.mark.skipif(shutil.which("podman") is None, reason="podman is not installed"),
-    pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root"),
-    pytest.mark.skipif(_missing() is not None, reason=f"cutover rehearsal: {_missing()}"),
-]
+def province_status(store: Store, run_id: str, province: str) -> str:
+    for p in store.progress(run_id).provinces:
+        if p.province == province:
+            return p.status
+    raise KeyError(province)
 
 
-def podman(*args: str) -> subprocess.CompletedProcess[str]:
-    from govops.lab.paths import LabPaths
-    from govops.lab.podman import write_containers_conf
-
-    env = {
-        **os.environ,
-        "CONTAINERS_CONF": str(write_containers_conf(LabPaths.default().containers_conf)),
-    }
-    return subprocess.run(["podman", *args], env=env, capture_output=True, text=True, timeout=60)
-
-
-def standin_unit(container: str) -> str:
-    """The systemd unit of the stand-in on a lab host (named by the stand-ins' role)."""
-    out = podman(
-        "exec",
-        container,
-        "systemctl",
-        "list-units",
-        "--plain",
-        "--no-legend",
-        "--type=service",
-        "govops-standin*",
-    )
-    units = [line.split()[0] for line in out.stdout.splitlines() if line.strip()]
-    assert units, f"no govops-standin unit on {container}: {out.stdout}{out.stderr}"
-    return units[0]
-
-
-@pytest.fixture(scope="module")
-def converged_lab() -> Iterator[list[str]]:
-    topology = yaml.safe_load((REPO / "inventories/lab/topology.yml").read_text(encoding="utf-8"))
-    provinces = list(topology["default_provinces"])
-    assert (
-        subprocess.run([str(BIN / "govops"), "lab", "up", "--env", "lab"], cwd=REPO).returncode == 0
-    )
-    limit = ":".join([*(f"province_{p}" for p in provinces), "national", "monitoring"])
-    converge = subprocess.run(
-        [str(BIN / "ansible-playbook"), "-i", "inventories/lab", str(SITE), "--limit", limit],
-        cwd=REPO,
-    )
-    assert converge.returncode == 0, "converge failed"
-    yield provinces
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    with open_store(str(tmp_path / "state.sqlite3")) as opened:
-        yield opened
-
-
-def test_rehearsal_survives_one_province_going_down(converged_lab: list[str], store: Store) -> None:
-    environment = load_environment("lab", REPO)
-    loaded = load_runbook(REHEARSAL, REPO)
-    run = runs.create_run(store, loaded, environment, actor="lab-proof")
-    assert run.provinces == ["tuyen_quang", "hue", "ho_chi_minh"]
-    for _, step in loaded.runbook.steps():  # the rehearsal's decisions, given up front
-        if "manual" in (step.action.executor, step.verify.executor):
-            runs.approve(store, run.id, step.id, "lab-proof", note="rehearsal")
-    engine = runs.engine_for(store, run, environment, actor="lab-proof")
-    container = f"lab-{VICTIM}-procedures"
-    unit = standin_unit(container)
-    result: list[str] = []
-    worker = threading.Thread(target=lambda: result.append(engine.execute()))
-    worker.start()
-    try:
-        # Mid-wave: once Huế's batch has started the trial phase, its stand-in goes down.
-        deadline = time.monotonic() + 1800
-        while time.monotonic() < deadline and worker.is_alive():
-            rows = {(s.province, s.step_id): s.status for s in store.steps(run.id)}
-            if rows.get((VICTIM, "sso_test")) in ("running", "done"):
-                break
-            time.sleep(0.5)
-        stopped = podman("exec", container, "systemctl", "stop", unit)
-        assert stopped.returncode == 0, stopped.stderr
-        worker.join(3600)
-    finally:
-        podman("exec", container, "systemctl", "start", unit)
-    assert result and result[0] == "completed_with_failures", result
-    progress = store.progress(run.id)
-    by = {p.province: p for p in progress.provinces}
-    assert by["tuyen_quang"].status == "done" and by["ho_chi_minh"].status == "done"
-    assert by[VICTIM].status == "rolled_back", by[VICTIM]
-    rollbacks = [
-        e.step_id
-        for e in store.audit(run.id)
-        if e.province == VICTIM and e.action == "rollback.result" and not e.item
+def test_rehearsal_survives_one_province_going_down(
+    converged_lab: ConvergedLab, tmp_path: Path
+) -> None:
+    lab = converged_lab
+    assert lab.provinces == ("tuyen_quang", "hue", "ho_chi_minh")
+    state = tmp_path / "state.sqlite3"
+    log = tmp_path / "engine.log"
+    argv = [
+        *(sys.executable, "-m", "govops.cli", "cutover", "run", str(REHEARSAL)),
+        *("--env", lab.lab.env, "--inventories", str(lab.lab.inventories)),
+        *("--state", str(state), "--as", "lab-proof", "--approve-as", "lab-proof"),
     ]
-    order = [s.id for _, s in loaded.runbook.steps()]
-    assert rollbacks == sorted(rollbacks, key=order.index, reverse=True)  # last first
-    checks = {r.check_id: r.provinces_done for r in progress.readiness}
+    stopped = False
+    run_id = ""
+    with log.open("w", encoding="utf-8") as out:
+        engine = subprocess.Popen(
+            argv, cwd=REPO, env=lab.lab.environ(), stdout=out, stderr=subprocess.STDOUT, text=True
+        )
+    try:
+        wait_for("the run to be recorded", state.exists, engine, log)
+        with open_store(str(state)) as store:
+            wait_for("the run to be recorded", lambda: bool(store.runs(1)), engine, log)
+            run_id = store.runs(1)[0].id
+
+            # Mid-wave: Huế's batch (with Hồ Chí Minh City) has started the trial phase.
+            wait_for(
+                "Huế's trial to start",
+                lambda: step_status(store, run_id, VICTIM, "sso_test") in ("running", "done"),
+                engine,
+                log,
+            )
+            down = lab.exec(VICTIM_HOST, "systemctl", "stop", VICTIM_UNIT)
+            assert down.returncode == 0, down.stderr
+            stopped = True
+
+            # Huế fails; once its rollback has begun, the stand-in comes back (its operator
+            # restarts it) so that the rollback can put traffic back to it.
+            wait_for(
+                "Huế to fail",
+                lambda: province_status(store, run_id, VICTIM) in PROVINCE_FAILED,
+                engine,
+                log,
+            )
+            up = lab.exec(VICTIM_HOST, "systemctl", "start", VICTIM_UNIT)
+            assert up.returncode == 0, up.stderr
+            stopped = False
+
+        code = engine.wait(RUN_TIMEOUT)
+    finally:
+        if engine.poll() is None:
+            engine.terminate()  # the engine this test started, by its own handle
+            engine.wait(60)
+        if stopped:
+            lab.exec(VICTIM_HOST, "systemctl", "start", VICTIM_UNIT)
+    assert code == 1, f"expected exit 1 (completed with failures), got {code}:\n{tail(log)}"
+
+    with open_store(str(state)) as store:
+        run = store.run(run_id)
+        assert run.status in RUN_FINAL and run.status == "completed_with_failures"
+        progress = store.progress(run_id)
+        by = {p.province: p for p in progress.provinces}
+        assert by["tuyen_quang"].status == "done", by["tuyen_quang"]
+        assert by["ho_chi_minh"].status == "done", by["ho_chi_minh"]
+        assert by[VICTIM].status == "rolled_back", (by[VICTIM], tail(log))
+        assert by[VICTIM].failed_step in ("sso_test", "dossier_per_commune", "dossier_sync")
+
+        # Huế's rollbacks ran last first, over the steps it had started.
+        order = [s.id for _, s in load_snapshot(run.runbook_text, run.runbook_path).steps()]
+        rolled = [
+            e.step_id
+            for e in store.audit(run_id)
+            if e.province == VICTIM and e.action == "rollback.result" and not e.item
+        ]
+        assert rolled, "no rollback recorded for Huế"
+        assert rolled == sorted(rolled, key=order.index, reverse=True)
+        assert {"restore_traffic", "switch_dns", "switch_network", "drain_traffic"} <= set(rolled)
+        # No audit entry says a step of the two others failed.
+        assert not [
+            e
+            for e in store.audit(run_id)
+            if e.province in ("tuyen_quang", "ho_chi_minh") and e.action == "rollback.result"
+        ]
+
+    # Huế is back in service: its hosts are not drained, its procedures system answers.
+    flag = lab.exec(VICTIM_HOST, "test", "-e", "/var/lib/govops/drained")
+    assert flag.returncode != 0, "hue-procedures is still drained after the rollback"
+    ready = lab.exec(VICTIM_HOST, "systemctl", "is-active", VICTIM_UNIT)
+    assert ready.stdout.strip() == "active", ready.stdout
+
+    # The report, as `make lab` prints it.
+    report = govops(lab, "cutover", "report", run_id, "--state", str(state), "--format", "json")
+    assert report.returncode == 0, report.stderr
+    data = json.loads(report.stdout)
+    assert data["run"]["status"] == "completed_with_failures"
+    checks = {r["check_id"]: r for r in data["readiness"]}
     # Huế's NAPD declaration is not withdrawn by a rollback (a legal fact): it stays done.
-    assert checks["admin_units_declared"] == ("tuyen_quang", "hue", "ho_chi_minh")
-    assert checks["portal_interface_closed"] == ("tuyen_quang", "ho_chi_minh")
-    report = render_report(progress, "json")
-    assert json.loads(report)["run"]["status"] == "completed_with_failures"
+    assert checks["admin_units_declared"]["provinces_done"] == ["tuyen_quang", "hue", "ho_chi_minh"]
+    for check in ("portal_interface_closed", "sso_tested", "payment_tested"):
+        assert "tuyen_quang" in checks[check]["provinces_done"], (check, checks[check])
+        assert "ho_chi_minh" in checks[check]["provinces_done"], (check, checks[check])
+        assert VICTIM not in checks[check]["provinces_done"], (check, checks[check])
+    assert checks["portal_interface_closed"]["done"] == 2
+    coverage = {(c["province"], c["step_id"]): c for c in data["communes"]}
+    for province in ("tuyen_quang", "ho_chi_minh"):
+        row = coverage[(province, "dossier_per_commune")]
+        assert row["tested"] == row["total"] > 0, row
+    text = govops(lab, "cutover", "report", run_id, "--state", str(state))
+    assert text.returncode == 0, text.stderr
+    assert "/34" in text.stdout and "rolled_back" in text.stdout

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import yaml
 from click.testing import CliRunner
 
 from exporters.govops_prober.config import load_config
@@ -47,3 +48,21 @@ def test_prober_config_to_stdout_is_json() -> None:
     assert result.exit_code == 0
     data = json.loads(result.output)
     assert data["counterparts"]["portal"] == "https://portal.national.gov.example"
+
+
+def test_prober_config_reads_an_estate_outside_the_checkout(tmp_path: Path) -> None:
+    """A throwaway lab's inventory lives in a temporary folder: the role passes its estate."""
+    root = Path(__file__).resolve().parents[2]
+    source = yaml.safe_load((root / "inventories/lab/estate.yml").read_text(encoding="utf-8"))
+    source["environment"] = "elsewhere"
+    source["provinces"] = source["lab"]["default_provinces"] = ["hue", "tuyen_quang"]
+    estate = tmp_path / "elsewhere" / "estate.yml"
+    estate.parent.mkdir()
+    estate.write_text(yaml.safe_dump(source, sort_keys=False), encoding="utf-8")
+    result = CliRunner().invoke(
+        main, ["monitoring", "prober-config", "--env", "nowhere", "--estate", str(estate)]
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["environment"] == "elsewhere"
+    assert sorted(data["provinces"]) == ["hue", "tuyen_quang"]

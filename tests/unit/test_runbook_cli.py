@@ -190,3 +190,64 @@ def test_rich_progress_on_a_terminal_and_plain_lines_otherwise() -> None:
     assert any(line.endswith("hue a done (0.2s)") for line in lines)
     assert any(line.endswith("hue b failed: boom") for line in lines)
     assert not any("running" in line and " a " in line for line in lines)
+
+
+def test_approve_as_runs_unattended(tmp_path: Path, state: str) -> None:
+    """`--approve-as NAME`: every manual step approved up front (audited), no wait, exit 0."""
+    gate = {"executor": "manual", "with": {"instructions": "go?"}}
+    doc = runbook_doc([("one", [step("a"), step("gate", action=gate, verify=gate)])])
+    path = write_runbook(tmp_path / "rb.yml", doc)
+    result = cutover(
+        "run", str(path), "--provinces", "hue,tuyen_quang", "--state", state,
+        "--no-wait", "--approve-as", "rehearsal operator",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "approved up front as rehearsal operator: gate" in result.output
+    from govops.runbook.state import open_store
+
+    with open_store(state) as store:
+        run_id = store.runs(1)[0].id
+        approvals = [e for e in store.audit(run_id) if e.action == "approval"]
+    assert [(e.actor, e.step_id, e.province) for e in approvals] == [
+        ("rehearsal operator", "gate", "")
+    ]
+    limited = {"executor": "manual", "with": {"instructions": "go?", "approvers": ["chair"]}}
+    doc = runbook_doc([("one", [step("gate", action=limited, verify=limited)])])
+    path = write_runbook(tmp_path / "limited.yml", doc)
+    refused = cutover("run", str(path), "--state", state, "--approve-as", "someone")
+    assert refused.exit_code == 2 and "--approve-as" in refused.output
+
+
+def test_inventories_elsewhere_are_recorded_for_resume(tmp_path: Path, state: str) -> None:
+    """`--inventories DIR`: the estate (and inventory) of a throwaway environment; resume and
+    the run's settings use the same folder."""
+    import shutil
+
+    inventories = tmp_path / "inventories"
+    shutil.copytree(ROOT / "inventories/lab", inventories / "lab")
+    estate = (inventories / "lab/estate.yml").read_text(encoding="utf-8")
+    assert "environment: lab" in estate
+    (inventories / "lab/estate.yml").write_text(
+        estate.replace("environment: lab", "environment: elsewhere"), encoding="utf-8"
+    )
+    (inventories / "lab").rename(inventories / "elsewhere")
+    gate = {"executor": "manual", "with": {"instructions": "go?"}}
+    doc = runbook_doc([("one", [step("a"), step("gate", action=gate, verify=gate)])])
+    path = write_runbook(tmp_path / "rb.yml", doc)
+    unknown = cutover("run", str(path), "--env", "elsewhere", "--state", state)
+    assert unknown.exit_code == 2, unknown.output  # not in the checkout's inventories/
+    result = cutover(
+        "run", str(path), "--env", "elsewhere", "--inventories", str(inventories),
+        "--provinces", "hue", "--state", state, "--no-wait",
+    )  # fmt: skip
+    assert result.exit_code == 3, result.output
+    run_id = _run_id(result)
+    from govops.runbook.state import open_store
+
+    with open_store(state) as store:
+        run = store.run(run_id)
+    assert run.env == "elsewhere"
+    assert run.options["inventories"] == str(inventories)
+    assert run.settings["inventory"] == str(inventories / "elsewhere")
+    assert cutover("approve", run_id, "gate", "--as", "chair", "--state", state).exit_code == 0
+    assert cutover("resume", run_id, "--state", state).exit_code == 0

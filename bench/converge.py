@@ -1,0 +1,152 @@
+"""Benchmark `govops converge` (playbooks/site.yml) on a throwaway lab.
+
+    .venv/bin/python bench/converge.py                    # the default lab (3 provinces)
+    .venv/bin/python bench/converge.py --provinces all    # all 34 provinces (~210 hosts)
+    .venv/bin/python bench/converge.py --provinces hue,ca_mau
+
+Four timed runs on the same lab, in this order:
+  1. first converge, tuned ansible.cfg (everything to do);
+  2. second converge, tuned (nothing to do: must change nothing);
+  3. the same, with Ansible's defaults: ANSIBLE_CONFIG points at an empty file, same inventory,
+     same roles (no pipelining, forks 5, no fact cache, full fact gathering in every play);
+  4. `--check` on the converged lab, tuned (must report no change).
+Goals (issue 4): run 2 changes nothing; tuned at least 2x faster than defaults (run 3 / run 2).
+
+The lab is its own environment (unique name, free /16, private cache with its own SSH key, CA
+and secrets; govops/testlab.py): it never touches a running `make lab`, and is removed at the
+end. The lab image is shared through podman's storage (built once if missing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from govops.converge import ConvergeResult
+from govops.testlab import make_test_lab
+
+REPO = Path(__file__).resolve().parents[1]
+console = Console()
+
+
+@dataclass(frozen=True)
+class Run:
+    name: str
+    config: str
+    result: ConvergeResult
+
+
+def default_provinces() -> list[str]:
+    estate = yaml.safe_load((REPO / "inventories/lab/estate.yml").read_text(encoding="utf-8"))
+    return list(estate["lab"]["default_provinces"])
+
+
+def provinces_arg(value: str) -> list[str]:
+    if value == "default":
+        return default_provinces()
+    if value == "all":
+        return []  # every province of the estate
+    return [p.strip() for p in value.split(",") if p.strip()]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--provinces",
+        default="default",
+        help="default (the lab's 3), all (34), or codenames separated by commas",
+    )
+    parser.add_argument(
+        "--verbose", action="store_true", help="stream Ansible's output instead of a dot a task"
+    )
+    args = parser.parse_args(argv)
+    provinces = provinces_arg(args.provinces)
+    env = f"cb{uuid.uuid4().hex[:6]}"
+    runs: list[Run] = []
+    took_up, hosts = 0.0, 0
+    with tempfile.TemporaryDirectory(prefix="govops-bench-converge-") as work:
+        lab = make_test_lab(REPO, Path(work), env, provinces)
+        defaults_cfg = Path(work) / "ansible-defaults.cfg"
+        defaults_cfg.write_text("# Ansible's defaults: nothing set.\n", encoding="utf-8")
+
+        def converge(
+            name: str, config: str, *, check: bool = False, extra_env: dict[str, str] | None = None
+        ) -> ConvergeResult:
+            console.print(f"[bold]{name}[/] ({config}) …")
+            lines: list[str] = []
+            echo = console.print if args.verbose else lines.append
+            # Every run starts with cold SSH connections (its own ControlPath directory): the
+            # masters a previous run left persisting would otherwise serve the next one.
+            environ = {
+                **os.environ,
+                "ANSIBLE_SSH_CONTROL_PATH_DIR": str(Path(work) / f"cp{len(runs)}"),
+                **(extra_env or {}),
+            }
+            result = lab.converge(echo=echo, check=check, environ=environ)
+            runs.append(Run(name, config, result))
+            console.print(f"  {result.seconds:.0f} s, changed={result.totals()['changed']}")
+            if not result.ok:
+                console.print("\n".join(lines[-40:]), markup=False, highlight=False)
+                console.print(f"[red]failed on {result.failed_hosts}[/]")
+            return result
+
+        try:
+            console.print(f"[bold]lab up[/] {env}: provinces {args.provinces} …")
+            started = time.perf_counter()
+            lab.up()
+            took_up = time.perf_counter() - started
+            hosts = len(lab.running_hosts())
+            console.print(f"  {hosts} hosts in {took_up:.0f} s")
+            first = converge("1. first converge", "tuned ansible.cfg")
+            if first.ok:
+                converge("2. second converge", "tuned ansible.cfg")
+                converge(
+                    "3. second converge",
+                    "Ansible defaults",
+                    extra_env={"ANSIBLE_CONFIG": str(defaults_cfg)},
+                )
+                converge("4. converge --check", "tuned ansible.cfg", check=True)
+        finally:
+            lab.down()
+
+    table = Table(title=f"govops converge benchmark: {hosts} hosts ({args.provinces} provinces)")
+    for column in ("run", "ansible.cfg", "seconds", "hosts", "changed (hosts)", "failed"):
+        table.add_column(column, justify="left" if column in ("run", "ansible.cfg") else "right")
+    table.add_row("lab up", "", f"{took_up:.0f}", str(hosts), "", "")
+    for run in runs:
+        totals = run.result.totals()
+        table.add_row(
+            run.name,
+            run.config,
+            f"{run.result.seconds:.0f}",
+            str(len(run.result.recap)),
+            f"{totals['changed']} ({len(run.result.changed_hosts)})",
+            str(len(run.result.failed_hosts)),
+        )
+    console.print(table)
+    by_name = {(r.name, r.config): r.result for r in runs}
+    tuned = by_name.get(("2. second converge", "tuned ansible.cfg"))
+    plain = by_name.get(("3. second converge", "Ansible defaults"))
+    if tuned and plain and tuned.seconds > 0:
+        console.print(
+            f"tuned vs defaults (second run): {plain.seconds / tuned.seconds:.1f}x faster "
+            f"({plain.seconds:.0f} s -> {tuned.seconds:.0f} s); goal >= 2x"
+        )
+    ok = len(runs) == 4 and all(r.result.ok for r in runs)
+    idempotent = ok and all(not r.result.changed_hosts for r in runs[1:])
+    console.print(f"all runs ok: {ok}; runs 2-4 changed nothing: {idempotent}")
+    return 0 if idempotent else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

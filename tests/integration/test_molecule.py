@@ -1,0 +1,119 @@
+"""Every role's Molecule scenario, as CI runs it: `molecule test` in the role's folder.
+
+`molecule test` is the whole sequence the scenario declares: destroy, syntax, create, prepare,
+converge, idempotence (a second converge must change nothing), check mode, verify, destroy.
+Each run is isolated from the others and from a running `make lab`:
+
+- its container and network names carry a unique GOVOPS_MOLECULE_SUFFIX (the scenarios find
+  their hosts by group, never by name);
+- its ephemeral directory (inventory, state, the scenario's lab PKI) and GOVOPS_CACHE (the
+  controller's packed stand-in archive) are under the test's temporary directory;
+- podman reads the lab's containers.conf (runc, cgroupfs, ulimits: see FIELD-NOTES) and the
+  scenarios use the current lab image, built once if missing.
+
+Run one role: `.venv/bin/pytest tests/integration/test_molecule.py -k common`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from govops.lab.image import ensure_image
+from govops.lab.paths import LabPaths
+from govops.lab.podman import Podman, write_containers_conf
+
+pytestmark = [
+    pytest.mark.lab,
+    pytest.mark.skipif(shutil.which("podman") is None, reason="podman is not installed"),
+    pytest.mark.skipif(os.geteuid() != 0, reason="the lab image and containers need root"),
+]
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+ROLES = sorted(p.parents[2].name for p in REPO.glob("roles/*/molecule/default/molecule.yml"))
+# A scenario that hangs (a container that never boots, a retry loop) must not eat the suite.
+TIMEOUT_SECONDS = 900
+TAIL_LINES = 80
+
+
+@pytest.fixture(scope="module")
+def lab_image(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
+    """The current lab image (built once if missing) and a containers.conf podman can use."""
+    conf = write_containers_conf(tmp_path_factory.mktemp("podman") / "containers.conf")
+    ref, _ = ensure_image(Podman(conf), LabPaths.default())
+    return ref, conf
+
+
+def molecule_env(role: str, tmp_path: Path, image: str, conf: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}",
+            "GOVOPS_LAB_IMAGE": image,
+            "GOVOPS_MOLECULE_SUFFIX": f"-{uuid.uuid4().hex[:6]}",
+            "GOVOPS_CACHE": str(tmp_path / "cache"),
+            "CONTAINERS_CONF": str(conf),
+            "MOLECULE_EPHEMERAL_DIRECTORY": str(tmp_path / "molecule"),
+            "ANSIBLE_ROLES_PATH": str(REPO / "roles"),
+            "ANSIBLE_FORCE_COLOR": "0",
+            "ANSIBLE_NOCOLOR": "1",
+            "PY_COLORS": "0",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    # The repository's ansible.cfg is for the estate; Molecule writes its own for the scenario.
+    env.pop("ANSIBLE_CONFIG", None)
+    return env
+
+
+def leftovers(podman: Podman, suffix: str) -> list[str]:
+    """Containers and networks of this run still present after `molecule test`."""
+    found = []
+    for args, fmt in ((("ps", "-a"), "{{.Names}}"), (("network", "ls"), "{{.Name}}")):
+        out = podman.run(*args, "--format", fmt, check=False).stdout.split()
+        found += [name for name in out if name.endswith(suffix)]
+    return found
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_molecule_scenario_passes(role: str, tmp_path: Path, lab_image: tuple[str, Path]) -> None:
+    image, conf = lab_image
+    env = molecule_env(role, tmp_path, image, conf)
+    started = time.monotonic()
+    try:
+        proc = subprocess.run(
+            [str(BIN / "molecule"), "test"],
+            cwd=REPO / "roles" / role,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=TIMEOUT_SECONDS,
+            check=False,
+        )
+        output, returncode = proc.stdout, proc.returncode
+    except subprocess.TimeoutExpired as exc:
+        raw = exc.stdout or ""
+        output = raw.decode(errors="replace") if isinstance(raw, bytes) else raw
+        returncode = -1
+        subprocess.run(
+            [str(BIN / "molecule"), "destroy"], cwd=REPO / "roles" / role, env=env, check=False
+        )
+    seconds = time.monotonic() - started
+    (tmp_path / "molecule.log").write_text(output, encoding="utf-8")
+    tail = "\n".join(output.splitlines()[-TAIL_LINES:])
+    print(f"molecule test {role}: exit {returncode} in {seconds:.0f} s")
+    assert returncode == 0, (
+        f"`molecule test` of role {role} exited {returncode} after {seconds:.0f} s "
+        f"(full log: {tmp_path / 'molecule.log'}); last {TAIL_LINES} lines:\n{tail}"
+    )
+    left = leftovers(Podman(conf), env["GOVOPS_MOLECULE_SUFFIX"])
+    assert not left, f"`molecule test` of role {role} left containers or networks behind: {left}"
