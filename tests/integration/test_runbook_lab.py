@@ -145,7 +145,14 @@ def test_rehearsal_survives_one_province_going_down(
         assert by["tuyen_quang"].status == "done", by["tuyen_quang"]
         assert by["ho_chi_minh"].status == "done", by["ho_chi_minh"]
         assert by[VICTIM].status == "rolled_back", (by[VICTIM], tail(log))
-        assert by[VICTIM].failed_step in ("sso_test", "dossier_per_commune", "dossier_sync")
+        # A procedures step of the trial (the stand-in went down during it or before it).
+        assert by[VICTIM].failed_step in (
+            "sso_test",
+            "dossier_per_commune",
+            "dossier_sync",
+            "payment_test",
+            "notification_test",
+        ), by[VICTIM]
 
         # Huế's rollbacks ran last first, over the steps it had started.
         order = [s.id for _, s in load_snapshot(run.runbook_text, run.runbook_path).steps()]
@@ -181,7 +188,9 @@ def test_rehearsal_survives_one_province_going_down(
     for check in ("portal_interface_closed", "sso_tested", "payment_tested"):
         assert "tuyen_quang" in checks[check]["provinces_done"], (check, checks[check])
         assert "ho_chi_minh" in checks[check]["provinces_done"], (check, checks[check])
-        assert VICTIM not in checks[check]["provinces_done"], (check, checks[check])
+    # Read-only tests (noop rollbacks) Huế passed before going down stay counted; what it
+    # never reached is not.
+    assert VICTIM not in checks["portal_interface_closed"]["provinces_done"]
     assert checks["portal_interface_closed"]["done"] == 2
     coverage = {(c["province"], c["step_id"]): c for c in data["communes"]}
     for province in ("tuyen_quang", "ho_chi_minh"):
