@@ -103,7 +103,7 @@ class Rehearser:
         return f"{len(running)} hosts running"
 
     def converge(self) -> str:
-        proc = self._call(["converge", "--env", self.result.env, "--quiet"], "govops converge")
+        proc = self._call(["converge", "--env", self.result.env], "govops converge")
         return _last_line(proc.stdout) or "converged"
 
     def monitoring(self) -> str:
@@ -155,14 +155,18 @@ class Rehearser:
         accept: Sequence[int] = (0,),
         show: bool = True,
     ) -> subprocess.CompletedProcess[str]:
-        """Run a govops command; its stderr (progress, logs) goes straight to the terminal."""
-        proc = subprocess.run(govops(*args), stdout=subprocess.PIPE, text=True, check=False)
-        if show and proc.stdout:
-            sys.stdout.write(proc.stdout)
-            sys.stdout.flush()
+        """Run a govops command, its output shown as it comes (stderr untouched) and kept."""
+        lines: list[str] = []
+        with subprocess.Popen(govops(*args), stdout=subprocess.PIPE, text=True) as proc:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                lines.append(line)
+                if show:
+                    sys.stdout.write(line)
+                    sys.stdout.flush()
         if proc.returncode not in accept:
             raise StageFailed(f"`{what}` exited {proc.returncode}")
-        return proc
+        return subprocess.CompletedProcess(proc.args, proc.returncode, "".join(lines))
 
     def _latest_run(self) -> str:
         status = ["cutover", "status", "--json", "--state", str(self.state)]
