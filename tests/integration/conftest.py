@@ -96,7 +96,7 @@ def converged_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Converge
             "alertmanager_group_interval": "10s",
             "prometheus_scrape_interval": "5s",
             # Prometheus refuses a scrape timeout above the interval (the default is 10s).
-            "prometheus_scrape_timeout": "4s",
+            "prometheus_scrape_timeout": "5s",
             "prometheus_evaluation_interval": "5s",
             # The domain prober's transactions: a first sample soon after converge.
             "prometheus_prober_scrape_interval": "15s",
