@@ -24,7 +24,7 @@ import yaml
 from govops.converge import ConvergeResult
 from tests.integration.conftest import ConvergedLab
 
-pytestmark = pytest.mark.lab
+pytestmark = [pytest.mark.lab, pytest.mark.lab_proof]
 
 CA_ON_HOSTS = "/etc/ssl/govops/ca.crt"
 PROBE_FROM = "monitor"

@@ -21,7 +21,7 @@ from exporters.govops_prober.checks import TRANSACTIONS
 from tests.integration import monitoring_stack as stack
 from tests.integration.conftest import ConvergedLab
 
-pytestmark = pytest.mark.lab
+pytestmark = [pytest.mark.lab, pytest.mark.lab_proof]
 
 SYSTEMS = ("procedures", "documents", "lgsp", "reporting", "meetings")
 

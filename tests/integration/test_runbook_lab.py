@@ -34,7 +34,7 @@ VICTIM_HOST = "hue-procedures"
 VICTIM_UNIT = "govops-procedures"  # the govops_system role's unit: govops-<kind>
 RUN_TIMEOUT = 1800.0
 
-pytestmark = pytest.mark.lab
+pytestmark = [pytest.mark.lab, pytest.mark.lab_proof]
 
 
 def govops(lab: ConvergedLab, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
