@@ -49,6 +49,11 @@ def run_stack(
         {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()},
         list(secret_keys),
     )
+    # The SDK's mocks create futures on the thread's current loop; an earlier asyncio.run() in
+    # the same process (any library's) leaves the main thread with none, so make one if so.
+    current = _current_loop()
+    if current is None or current.is_closed():
+        asyncio.set_event_loop(asyncio.new_event_loop())
     registrations, outputs = run_mocked(run, EstateMocks(stack_outputs), PROJECT, stack)
     return StackRun(stack, registrations, outputs)
 
@@ -101,10 +106,6 @@ def fast_mocks() -> Iterator[None]:
         if gc_was_enabled:
             gc.enable()
         loop.close()
-        # Setting None would leave the main thread with no loop at all (later stock runs then
-        # fail in asyncio.Future()); a closed one is no better.
-        if previous_loop is None or previous_loop.is_closed():
-            previous_loop = asyncio.new_event_loop()
         asyncio.set_event_loop(previous_loop)
         for owner, name, value in reversed(saved):
             setattr(owner, name, value)
