@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import click
 
-from govops.cli import console, err_console, handle_errors, open_estate
+from govops.cli import console, env_option, err_console, handle_errors, open_estate
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -23,17 +23,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 @click.group("monitoring", context_settings={"help_option_names": ["-h", "--help"]})
 def monitoring_group() -> None:
     """Prometheus side: domain prober, cutover exporter, rules, dashboards, readiness board."""
-
-
-def _env_option(default: str = "production") -> Callable[[F], F]:
-    return click.option(
-        "--env",
-        "env",
-        default=default,
-        show_default=True,
-        metavar="ENV",
-        help="Environment: the folder inventories/ENV/ holding estate.yml.",
-    )
 
 
 def _prober_options(fn: F) -> F:
@@ -59,7 +48,7 @@ def _prober_options(fn: F) -> F:
             help="An estate file to read instead of inventories/ENV/estate.yml (an inventory "
             "outside the checkout, as Ansible's inventory_dir names it).",
         ),
-        _env_option("lab"),
+        env_option("lab"),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -207,7 +196,7 @@ def _generated(
 @click.option(
     "--out", required=True, type=click.Path(path_type=Path, dir_okay=False), help="HTML file."
 )
-@_env_option("production")
+@env_option("production")
 @handle_errors
 def board_cmd(prometheus: str, out: Path, env: str) -> None:
     """Render the static HTML readiness board from Prometheus queries."""
