@@ -451,6 +451,15 @@ class RunEngine:
         if commune is None:
             self.observe(Event("step", province, step.id, status="running"))
         started = time.monotonic()
+
+        def record(result: str, detail: str) -> None:
+            """The row as it now stands and its audit entry, durable in one write."""
+            entry = self._entry(
+                "step.result", province, step.id, item, attempt=row.attempt,
+                result=result, detail=detail,
+            )  # fmt: skip
+            self.recorder.write(Batch(steps=[replace(row)], audit=[entry]))
+
         while True:
             if row.attempt > 0 and row.status != "done" and step.verify.executor != "noop":
                 # An earlier attempt may have done the work (a crash, a timeout, a failed
@@ -538,64 +547,19 @@ class RunEngine:
                 return "aborted"
             except WaitingForApproval as waiting:
                 row.status, row.message = "waiting", f"waiting for approval: {waiting}"
-                self.recorder.write(
-                    Batch(
-                        steps=[replace(row)],
-                        audit=[
-                            self._entry(
-                                "step.result",
-                                province,
-                                step.id,
-                                item,
-                                attempt=row.attempt,
-                                result="waiting",
-                                detail=row.message,
-                            )
-                        ],
-                    )
-                )
+                record("waiting", row.message)
                 self._observe_end(province, step, row, commune, started)
                 return "waiting"
             if outcome.ok:
                 row.status, row.finished_at, row.message = "done", self.clock(), outcome.message
-                self.recorder.write(
-                    Batch(
-                        steps=[replace(row)],
-                        audit=[
-                            self._entry(
-                                "step.result",
-                                province,
-                                step.id,
-                                item,
-                                attempt=row.attempt,
-                                result="done",
-                                detail=outcome.message,
-                            )
-                        ],
-                    )
-                )
+                record("done", outcome.message)
                 self._observe_end(province, step, row, commune, started)
                 return "done"
             row.failures += 1
             last = row.failures > step.retries or self.abort.is_set()
             row.status = "failed" if last else "retrying"
             row.message, row.finished_at = outcome.message, self.clock()
-            self.recorder.write(
-                Batch(
-                    steps=[replace(row)],
-                    audit=[
-                        self._entry(
-                            "step.result",
-                            province,
-                            step.id,
-                            item,
-                            attempt=row.attempt,
-                            result="failed" if last else "failed; will retry",
-                            detail=outcome.message,
-                        )
-                    ],
-                )
-            )
+            record("failed" if last else "failed; will retry", outcome.message)
             if last:
                 self._observe_end(province, step, row, commune, started)
                 return "failed"
