@@ -15,7 +15,9 @@ from typing import Any, TypeVar
 
 import click
 
-from govops.cli import console, env_option, err_console, handle_errors, open_estate
+from govops.clikit import env_option, handle_errors, open_estate
+from govops.clikit import err as err_console
+from govops.clikit import out as console
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -2,57 +2,20 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sys
 import time
-from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
-from rich.console import Console
 from rich.table import Table
 
-from govops.errors import GovopsError
+from govops.clikit import env_option, err, handle_errors, open_estate, out
 from govops.paths import repo_root
 from govops.registry import catalog, estate_path, load_estate, provinces
-from govops.registry.estate import Estate
 
-console = Console()
-err_console = Console(stderr=True)
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def handle_errors(fn: F) -> F:
-    """Turn library errors into one clear message and a meaningful exit code."""
-
-    @wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except GovopsError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-            sys.exit(exc.exit_code)
-
-    return wrapper  # type: ignore[return-value]
-
-
-def env_option(default: str = "production") -> Callable[[F], F]:
-    return click.option(
-        "--env",
-        "env",
-        default=default,
-        show_default=True,
-        metavar="ENV",
-        help="Environment: the folder inventories/ENV/ holding estate.yml.",
-    )
-
-
-def open_estate(env: str) -> tuple[Path, Estate]:
-    root = repo_root()
-    return root, load_estate(estate_path(root / "inventories", env))
+console, err_console = out, err
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -244,8 +207,7 @@ def _register_optional_groups() -> None:
     main.add_command(monitoring_group, "monitoring")
 
 
-with contextlib.suppress(ImportError):  # the lab group is added when its module exists
-    _register_optional_groups()
+_register_optional_groups()
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from govops.clikit import handle_errors
 from govops.converge import (
     DEFAULT_PLAYBOOK,
     ConvergeRequest,
@@ -19,7 +20,6 @@ from govops.converge import (
     format_recap,
     summary,
 )
-from govops.errors import GovopsError
 from govops.paths import repo_root
 
 out = Console(highlight=False, soft_wrap=True)
@@ -71,6 +71,7 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
     help="Print only the PLAY RECAP and the summary, not Ansible's task output.",
 )
 @click.argument("ansible_args", nargs=-1, type=click.UNPROCESSED, metavar="[-- ANSIBLE ARGS]")
+@handle_errors
 def converge_cmd(
     env: str,
     limit: str | None,
@@ -96,11 +97,7 @@ def converge_cmd(
         extra_args=tuple(a for a in ansible_args if a != "--"),
         inventories=inventories,
     )
-    try:
-        result = converge(repo_root(), request, echo=None if quiet else click.echo)
-    except GovopsError as exc:
-        err.print(f"[bold red]error:[/] {exc}")
-        sys.exit(exc.exit_code)
+    result = converge(repo_root(), request, echo=None if quiet else click.echo)
     if quiet and result.recap:
         out.print("PLAY RECAP")
         for line in format_recap(result.recap):

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from govops.errors import GovopsError
+from govops.clikit import handle_errors
 from govops.paths import repo_root
 
 out = Console()
@@ -45,6 +45,7 @@ def infra_importable(root: Path) -> None:
 )
 @click.option("--province", metavar="P", help="One province (codename, e.g. hue).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@handle_errors
 def plan_cmd(env: str, province: str | None, as_json: bool) -> None:
     """Run the Pulumi program of every stack under mocks and show what it would create.
 
@@ -53,25 +54,21 @@ def plan_cmd(env: str, province: str | None, as_json: bool) -> None:
     PostgreSQL, private subnets, encrypted volumes). Exit codes: 0 ok; 1 duplicate names or
     policy violations, each naming the resource; 2 a bad stack config (file, line, key).
     """
-    try:
-        root = repo_root()
-        infra_importable(root)
-        from govops.plan import plan
+    root = repo_root()
+    infra_importable(root)
+    from govops.plan import plan
 
-        if as_json:
-            result = plan(root, env, province)
-        else:
-            with _Progress() as progress:
-                result = plan(
-                    root,
-                    env,
-                    province,
-                    on_start=progress.start_stacks,
-                    on_stack=progress.stack_done,
-                )
-    except GovopsError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        sys.exit(exc.exit_code)
+    if as_json:
+        result = plan(root, env, province)
+    else:
+        with _Progress() as progress:
+            result = plan(
+                root,
+                env,
+                province,
+                on_start=progress.start_stacks,
+                on_stack=progress.stack_done,
+            )
     if as_json:
         click.echo(json.dumps(result.as_json(), ensure_ascii=False, indent=2))
     else:

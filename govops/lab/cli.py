@@ -12,16 +12,14 @@ import shutil
 import sys
 import time
 from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from govops.errors import GovopsError
+from govops.clikit import err, fail, handle_errors, out
 from govops.lab import hosts as lab_hosts
 from govops.lab.image import ensure_image
 from govops.lab.paths import LabPaths, inventories_dir
@@ -29,31 +27,6 @@ from govops.lab.sshkeys import ssh_options
 from govops.lab.topology import load_topology, parse_provinces, select_hosts
 
 F = TypeVar("F", bound=Callable[..., Any])
-out = Console()
-err = Console(stderr=True)
-
-
-def _fail(message: str, code: int) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    sys.exit(code)
-
-
-def handle_errors(fn: F) -> F:
-    """One clear message and the documented exit code instead of a traceback."""
-
-    @wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except GovopsError as exc:
-            _fail(str(exc), exc.exit_code)
-        except FileNotFoundError as exc:
-            if exc.filename in ("podman", "debootstrap", "ssh", "ssh-keygen", "chroot"):
-                _fail(f"{exc.filename} is not installed: run scripts/install-system-deps.sh", 1)
-            raise
-        return None
-
-    return wrapper  # type: ignore[return-value]
 
 
 def env_option(fn: F) -> F:
@@ -224,7 +197,7 @@ def down_cmd(env: str) -> None:
         f"({time.monotonic() - started:.1f} s)"
     )
     for network, reason in report.kept.items():
-        _fail(f"network {network} was left in place: {reason}", 1)
+        fail(f"network {network} was left in place: {reason}", 1)
 
 
 @lab_group.command(
@@ -240,7 +213,7 @@ def ssh_cmd(env: str, host: str, command: tuple[str, ...]) -> None:
     target = lab_hosts.find_running(lab_hosts.default_podman(paths), env, host)
     ssh = shutil.which("ssh")
     if ssh is None:
-        _fail("ssh is not installed: run scripts/install-system-deps.sh", 1)
+        fail("ssh is not installed: run `make system-deps`", 1)
         return
     argv = [ssh]
     for key, value in ssh_options(paths).items():

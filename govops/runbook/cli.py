@@ -10,15 +10,14 @@ import signal
 import sys
 from collections.abc import Callable
 from datetime import datetime
-from functools import wraps
 from pathlib import Path
 from types import FrameType
 from typing import Any, TypeVar
 
 import click
-from rich.console import Console
 from rich.table import Table
 
+from govops.clikit import err, handle_errors, out
 from govops.errors import GovopsError, InputError
 from govops.paths import cache_dir, repo_root
 from govops.runbook import runs
@@ -27,8 +26,6 @@ from govops.runbook.state import Store, open_store
 from govops.runbook.timeutil import from_epoch, iso, parse_time
 
 F = TypeVar("F", bound=Callable[..., Any])
-out = Console()
-err = Console(stderr=True)
 
 EXIT_CODES = """\b
 Exit codes:
@@ -39,20 +36,6 @@ Exit codes:
   3  waiting for an approval (--no-wait): approve, then `govops cutover resume RUN`
   130 interrupted (Ctrl-C): in-flight steps finished; `govops cutover resume RUN` goes on
 """
-
-
-def handle_errors(fn: F) -> F:
-    """One clear message and the documented exit code instead of a traceback."""
-
-    @wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except GovopsError as exc:
-            err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-            sys.exit(exc.exit_code)
-
-    return wrapper  # type: ignore[return-value]
 
 
 def state_option(fn: F) -> F:

@@ -1,0 +1,67 @@
+"""What every `govops` command group shares: one error wrapper, the --env option, consoles.
+
+Kept out of govops/cli.py so that the groups living with their packages (cutover, lab,
+monitoring, converge, plan) import it without importing the top-level CLI that registers them.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+
+from govops.errors import GovopsError
+from govops.paths import repo_root
+from govops.registry import estate_path, load_estate
+from govops.registry.estate import Estate
+
+F = TypeVar("F", bound=Callable[..., Any])
+out = Console()
+err = Console(stderr=True)
+
+# Programs the commands run; missing ones get an install hint instead of a traceback.
+SYSTEM_TOOLS = ("podman", "debootstrap", "ssh", "ssh-keygen", "chroot", "promtool", "pulumi")
+
+
+def fail(message: str, code: int) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    sys.exit(code)
+
+
+def handle_errors(fn: F) -> F:
+    """One clear message and the documented exit code instead of a traceback."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except GovopsError as exc:
+            fail(str(exc), exc.exit_code)
+        except FileNotFoundError as exc:
+            if exc.filename in SYSTEM_TOOLS:
+                fail(f"{exc.filename} is not installed: run `make system-deps`", 1)
+            raise
+        return None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def env_option(default: str = "production") -> Callable[[F], F]:
+    return click.option(
+        "--env",
+        "env",
+        default=default,
+        show_default=True,
+        metavar="ENV",
+        help="Environment: the folder inventories/ENV/ holding estate.yml.",
+    )
+
+
+def open_estate(env: str) -> tuple[Path, Estate]:
+    root = repo_root()
+    return root, load_estate(estate_path(root / "inventories", env))
