@@ -9,14 +9,14 @@ committed beside this module; a test parses every query with promtool.
 
 from __future__ import annotations
 
-import argparse
-import difflib
 import json
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from exporters import generated
 
 HERE = Path(__file__).resolve().parent
 SCHEMA_VERSION = 39
@@ -554,46 +554,16 @@ def queries(dashboard: dict[str, Any]) -> Iterator[str]:
 
 
 def drift(directory: Path = HERE) -> list[str]:
-    out = []
-    for name, text in files().items():
-        path = directory / name
-        current = path.read_text(encoding="utf-8") if path.exists() else ""
-        if current != text:
-            out.append(
-                "".join(
-                    difflib.unified_diff(
-                        current.splitlines(keepends=True),
-                        text.splitlines(keepends=True),
-                        f"{name} (committed)",
-                        f"{name} (generated)",
-                    )
-                )
-            )
-    return out
+    """Unified diffs of committed files that differ from what would be generated."""
+    return generated.drift(files(), directory)
 
 
 def write(directory: Path = HERE) -> list[str]:
-    written = []
-    for name, text in files().items():
-        path = directory / name
-        if not path.exists() or path.read_text(encoding="utf-8") != text:
-            path.write_text(text, encoding="utf-8")
-            written.append(name)
-    return written
+    return generated.write(files(), directory)
 
 
 def main(argv: Iterable[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="exporters.dashboards.generate", description=__doc__)
-    parser.add_argument("--check", action="store_true", help="exit 1 if committed files drift")
-    args = parser.parse_args(list(argv) if argv is not None else None)
-    if args.check:
-        diffs = drift()
-        for d in diffs:
-            sys.stderr.write(d)
-        return 1 if diffs else 0
-    for name in write():
-        print(f"wrote exporters/dashboards/{name}")
-    return 0
+    return generated.main("exporters.dashboards.generate", __doc__, files, HERE, argv)
 
 
 if __name__ == "__main__":

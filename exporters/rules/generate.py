@@ -20,8 +20,6 @@ to do first.
 
 from __future__ import annotations
 
-import argparse
-import difflib
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -29,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from exporters import generated
 
 HERE = Path(__file__).resolve().parent
 RUNBOOK_BASE = "https://git.gov.example/govops/govops/-/blob/main/docs/alerts.md"
@@ -513,32 +513,11 @@ def _dump(data: Any) -> str:
 
 def drift(directory: Path = HERE) -> list[str]:
     """Unified diffs of committed files that differ from what would be generated."""
-    out: list[str] = []
-    for name, text in files().items():
-        path = directory / name
-        current = path.read_text(encoding="utf-8") if path.exists() else ""
-        if current != text:
-            out.append(
-                "".join(
-                    difflib.unified_diff(
-                        current.splitlines(keepends=True),
-                        text.splitlines(keepends=True),
-                        f"{name} (committed)",
-                        f"{name} (generated)",
-                    )
-                )
-            )
-    return out
+    return generated.drift(files(), directory)
 
 
 def write(directory: Path = HERE) -> list[str]:
-    written = []
-    for name, text in files().items():
-        path = directory / name
-        if not path.exists() or path.read_text(encoding="utf-8") != text:
-            path.write_text(text, encoding="utf-8")
-            written.append(name)
-    return written
+    return generated.write(files(), directory)
 
 
 def rule_files(directory: Path = HERE) -> list[Path]:
@@ -546,17 +525,7 @@ def rule_files(directory: Path = HERE) -> list[Path]:
 
 
 def main(argv: Iterable[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="exporters.rules.generate", description=__doc__)
-    parser.add_argument("--check", action="store_true", help="exit 1 if committed files drift")
-    args = parser.parse_args(list(argv) if argv is not None else None)
-    if args.check:
-        diffs = drift()
-        for d in diffs:
-            sys.stderr.write(d)
-        return 1 if diffs else 0
-    for name in write():
-        print(f"wrote exporters/rules/{name}")
-    return 0
+    return generated.main("exporters.rules.generate", __doc__, files, HERE, argv)
 
 
 if __name__ == "__main__":
