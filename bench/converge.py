@@ -69,6 +69,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--verbose", action="store_true", help="stream Ansible's output instead of a dot a task"
     )
+    parser.add_argument(
+        "--no-check",
+        action="store_true",
+        help="skip run 4 (--check); the lab proof (make lab-proof) checks it on the default lab",
+    )
     args = parser.parse_args(argv)
     provinces = provinces_arg(args.provinces)
     env = f"cb{uuid.uuid4().hex[:6]}"
@@ -115,7 +120,8 @@ def main(argv: list[str] | None = None) -> int:
                     "Ansible defaults",
                     extra_env={"ANSIBLE_CONFIG": str(defaults_cfg)},
                 )
-                converge("4. converge --check", "tuned ansible.cfg", check=True)
+                if not args.no_check:
+                    converge("4. converge --check", "tuned ansible.cfg", check=True)
         finally:
             lab.down()
 
@@ -142,9 +148,9 @@ def main(argv: list[str] | None = None) -> int:
             f"tuned vs defaults (second run): {plain.seconds / tuned.seconds:.1f}x faster "
             f"({plain.seconds:.0f} s -> {tuned.seconds:.0f} s); goal >= 2x"
         )
-    ok = len(runs) == 4 and all(r.result.ok for r in runs)
+    ok = len(runs) == (3 if args.no_check else 4) and all(r.result.ok for r in runs)
     idempotent = ok and all(not r.result.changed_hosts for r in runs[1:])
-    console.print(f"all runs ok: {ok}; runs 2-4 changed nothing: {idempotent}")
+    console.print(f"all runs ok: {ok}; runs after the first changed nothing: {idempotent}")
     return 0 if idempotent else 1
 
 
