@@ -22,7 +22,7 @@ from govops.errors import GovopsError, InputError
 from govops.paths import cache_dir, repo_root
 from govops.runbook import runs
 from govops.runbook.engine import actor_name
-from govops.runbook.state import Store, open_store
+from govops.runbook.state import RUN_FINAL, Store, open_store
 from govops.runbook.timeutil import from_epoch, iso, parse_time
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -366,7 +366,10 @@ def _summary(store: Store, run_id: str) -> None:
     progress = store.progress(run_id)
     counts: dict[str, int] = {}
     for p in progress.provinces:
-        counts[p.status] = counts.get(p.status, 0) + 1
+        # A province between phases of a run that has ended is not running: it stopped there.
+        ended = progress.run.status in RUN_FINAL
+        status = "stopped" if p.status == "running" and ended else p.status
+        counts[status] = counts.get(status, 0) + 1
     shown = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
     out.print(
         f"run {run_id}: [bold]{progress.run.status}[/] — provinces: {shown}; "

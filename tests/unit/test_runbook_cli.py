@@ -251,3 +251,19 @@ def test_inventories_elsewhere_are_recorded_for_resume(tmp_path: Path, state: st
     assert run.settings["inventory"] == str(inventories / "elsewhere")
     assert cutover("approve", run_id, "gate", "--as", "chair", "--state", state).exit_code == 0
     assert cutover("resume", run_id, "--state", state).exit_code == 0
+
+
+def test_halted_run_summary_shows_provinces_stopped_between_phases(
+    tmp_path: Path, state: str
+) -> None:
+    fail = {"executor": "noop", "with": {"fail": "{{ province == 'hue' }}"}}
+    doc = runbook_doc(
+        [("one", [step("a", action=fail)]), ("two", [step("b")])],
+        waves={"batch_size": 2, "max_concurrency": 2, "max_errors": 0},
+    )
+    path = write_runbook(tmp_path / "rb.yml", doc)
+    result = cutover("run", str(path), "--provinces", "hue,tuyen_quang", "--state", state)
+    assert result.exit_code == 1, result.output
+    summary = " ".join(result.output.split()).rpartition("end: halted")[2]
+    # tuyen_quang did phase one, then the run halted before phase two: not "running".
+    assert ": halted" in summary and "1 stopped" in summary and "running" not in summary, summary
