@@ -64,6 +64,12 @@ class ConvergedLab:
         extra = tuple(kwargs.pop("extra_args", ()))
         return self.lab.converge(extra_args=(*self.extra_args, *extra), **kwargs)
 
+    def province(self, codename: str) -> dict[str, Any]:
+        """The province's rendered variables (group_vars/province_<codename>/province.yml)."""
+        path = self.lab.inventory / "group_vars" / f"province_{codename}" / "province.yml"
+        data: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))["govops_province"]
+        return data
+
     def query(self, expr: str) -> list[dict[str, Any]]:
         """A PromQL query asked from inside `monitor`."""
         url = f"http://127.0.0.1:9090/api/v1/query?{urllib.parse.urlencode({'query': expr})}"

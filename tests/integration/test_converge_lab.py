@@ -64,12 +64,6 @@ def lab_hosts(lab: ConvergedLab) -> dict[str, Host]:
     }
 
 
-def province_vars(lab: ConvergedLab, codename: str) -> dict[str, Any]:
-    path = lab.lab.inventory / "group_vars" / f"province_{codename}" / "province.yml"
-    data: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))["govops_province"]
-    return data
-
-
 def converge_logged(lab: ConvergedLab, **kwargs: Any) -> tuple[ConvergeResult, list[str]]:
     lines: list[str] = []
     return lab.converge(echo=lines.append, **kwargs), lines
@@ -176,7 +170,7 @@ def test_each_database_is_reachable_only_from_its_provinces_app_hosts(
     converged_lab: ConvergedLab,
 ) -> None:
     hosts = lab_hosts(converged_lab)
-    provinces = {p: province_vars(converged_lab, p) for p in converged_lab.provinces}
+    provinces = {p: converged_lab.province(p) for p in converged_lab.provinces}
     app_hosts = {p: list(v["app_hosts"]) for p, v in provinces.items()}
     probes: list[tuple[str, str, str]] = []  # (database host, from host, expected)
     for codename, data in provinces.items():

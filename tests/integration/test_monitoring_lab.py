@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import time
 import urllib.parse
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -30,11 +31,26 @@ def _pairs(rows: list[dict[str, Any]], *labels: str) -> set[tuple[str, ...]]:
     return {tuple(str(r["metric"].get(label, "")) for label in labels) for r in rows}
 
 
-def _prober_debug(lab: ConvergedLab, province: str) -> str:
-    """The prober's own account of one province's transactions (for a failure message)."""
-    query = urllib.parse.urlencode({"target": province, "module": "all", "debug": "true"})
+def _prober_checks(lab: ConvergedLab, province: str, module: str = "all") -> dict[str, str]:
+    """The prober's own account of one province's transactions: {check: "ok …" | "FAIL …"}."""
+    query = urllib.parse.urlencode({"target": province, "module": module, "debug": "true"})
     out = lab.exec("monitor", "curl", "-s", "-m", "60", f"http://127.0.0.1:9471/probe?{query}")
-    return out.stdout[-4000:] or out.stderr
+    head = out.stdout.split("\n\n", 1)[0].splitlines()[1:]  # the lines before the metrics
+    lines = [line for line in head if line[:4] in ("ok  ", "FAIL")]
+    return {line[5:].split()[0].split("/")[-1]: line for line in lines}
+
+
+def _publish_agency_codes(lab: ConvergedLab, province: str) -> dict[str, Any]:
+    """What the cutover's `register_commune_codes` step does: the province's documents system
+    registers its agencies' identification codes on the Document Axis (and the portal)."""
+    url = f"https://{province.replace('_', '-')}-documents/api/agencies/publish"
+    out = lab.exec(
+        "monitor", "curl", "-sS", "-m", "30", "--cacert", "/etc/ssl/govops/ca.crt",
+        "-X", "POST", "-H", "Content-Type: application/json", "-d", "{}", url,
+    )  # fmt: skip
+    assert out.returncode == 0, f"POST {url}: {out.stderr}"
+    answer: dict[str, Any] = json.loads(out.stdout)
+    return answer
 
 
 def _target_errors(lab: ConvergedLab, job: str) -> str:
@@ -83,30 +99,49 @@ def test_every_system_of_every_lab_province_is_up(converged_lab: ConvergedLab) -
 
 
 def test_the_domain_probers_transactions_succeed(converged_lab: ConvergedLab) -> None:
+    """Every transaction succeeds once the cutover's first step has registered each province's
+    agencies on the Document Axis; before that, the Axis round trip fails, and says why."""
     lab = converged_lab
     expected = {(p, c.system, c.name) for p in lab.provinces for c in TRANSACTIONS}
+    axis = {(p, "documents", "axis_roundtrip") for p in lab.provinces}
     seen: set[tuple[str, ...]] = set()
     failing: set[tuple[str, ...]] = set()
 
-    def all_succeed() -> bool:
-        nonlocal seen, failing
-        rows = lab.query("province_system_check:govops_probe_success:max")
-        seen = _pairs(rows, "province", "system", "check")
-        failing = _pairs(
-            [r for r in rows if float(r["value"][1]) != 1.0], "province", "system", "check"
-        )
-        return expected <= seen and not (failing & expected)
+    def succeeding(wanted: set[tuple[str, ...]]) -> Callable[[], bool]:
+        def check() -> bool:
+            nonlocal seen, failing
+            rows = lab.query("province_system_check:govops_probe_success:max")
+            seen = _pairs(rows, "province", "system", "check")
+            failing = _pairs(
+                [r for r in rows if float(r["value"][1]) != 1.0], "province", "system", "check"
+            )
+            return wanted <= seen and not (failing & wanted)
 
-    try:
-        # A prober scrape every 15 s (the fixture's extra vars), plus an evaluation.
-        stack.wait_for("the domain prober's checks succeeding", all_succeed, timeout=180, every=5)
-    except AssertionError as exc:
-        missing = sorted(expected - seen)
-        bad = sorted(failing & expected)
-        debug = _prober_debug(lab, (bad or missing)[0][0]) if (bad or missing) else ""
-        raise AssertionError(
-            f"{exc}; missing: {missing}; failing: {bad}\nprober debug:\n{debug}"
-        ) from None
+        return check
+
+    def wait(what: str, wanted: set[tuple[str, ...]]) -> None:
+        try:
+            # A prober scrape every 15 s (the fixture's extra vars), plus an evaluation.
+            stack.wait_for(what, succeeding(wanted), timeout=180, every=5)
+        except AssertionError as exc:
+            missing, bad = sorted(wanted - seen), sorted(failing & wanted)
+            debug = _prober_checks(lab, (bad or missing)[0][0]) if (bad or missing) else {}
+            raise AssertionError(
+                f"{exc}; missing: {missing}; failing: {bad}\nprober says:\n"
+                + "\n".join(debug.values())
+            ) from None
+
+    wait("the prober's checks succeeding but the Axis round trip", expected - axis)
+    # No agency is registered on the Axis yet: the round trip fails, naming the reason.
+    for province in lab.provinces:
+        line = _prober_checks(lab, province, "axis_roundtrip").get("axis_roundtrip", "")
+        assert line.startswith("FAIL") and "not registered" in line, (province, line)
+    for province in lab.provinces:
+        answer = _publish_agency_codes(lab, province)
+        agencies = lab.province(province)["agencies"]
+        assert answer["docaxis_registered"] == len(agencies) > 1, (province, answer)
+    wait("every check of the domain prober succeeding", expected)
+
     up = lab.query('govops_up{job="domain_prober"}')
     assert {r["metric"]["province"] for r in up} == set(lab.provinces), up
     assert all(float(r["value"][1]) == 1.0 for r in up), up

@@ -430,6 +430,7 @@ def test_official_sends_a_document_through_the_axis_to_another_agency(lab: Lab) 
     )
     assert status == 422 and refused["error"] == "axis_refused"
     assert refused["upstream"]["agencies"] == ["999.99.99.Z99"]
+    assert "not registered on the Axis" in refused["detail"]  # the Axis's reason, passed on
 
 
 def test_province_report_is_forwarded_to_national_reporting_through_lgsp(lab: Lab) -> None:

@@ -97,7 +97,13 @@ class Documents(Service):
         )
         sent = answer.json()
         if answer.status == 422:
-            raise HTTPError(422, "axis_refused", "the Axis refused the document", upstream=sent)
+            why = sent.get("detail") if isinstance(sent, dict) else None
+            raise HTTPError(
+                422,
+                "axis_refused",
+                f"the Axis refused the document: {why or 'no reason given'}",
+                upstream=sent,
+            )
         if answer.status != 201 or not isinstance(sent, dict):
             raise HTTPError(502, "axis_failed", f"Axis answered {answer.status}", upstream=sent)
         document = {
