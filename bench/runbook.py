@@ -6,7 +6,8 @@ production estate (3,321 communes for the per-commune step), waves and all, on a
 store (WAL, synchronous=FULL: every step's start and result are durable before it goes on).
 Goal: at most 5 ms a step, state writes included.
 
-`--lab`: a rehearsal (runbooks/rehearsal.yml) against the running lab; its wall time against
+`--lab`: the engine figure above once, then a rehearsal (runbooks/rehearsal.yml) against the
+running lab; its wall time against
 the sum of the actions on its critical path (per phase and wave, the slowest province's
 steps), i.e. what the engine adds to the work itself. Needs `govops lab up` + converge.
 
@@ -76,27 +77,38 @@ def one_run(store: Store, path: Path, env: str, provinces: list[str] | None) -> 
 
 
 def noop_bench(state: str | None, repeat: int) -> None:
-    with tempfile.TemporaryDirectory(dir=os.environ.get("GOVOPS_CACHE")) as tmp:
+    cache = os.environ.get("GOVOPS_CACHE")
+    with tempfile.TemporaryDirectory(dir=cache) as tmp:
         os.environ["GOVOPS_CACHE"] = tmp  # logs and the default store under a scratch dir
-        path = noop_runbook(ROOT / "runbooks" / "cutover.yml", Path(tmp) / "bench.yml")
-        for label, provinces in (("34 provinces", None), ("1 province, alone", ["hue"])):
-            results = []
-            for i in range(repeat):
-                url = state or str(Path(tmp) / f"state-{label[:2].strip()}-{i}.sqlite3")
-                with open_store(url) as store:
-                    results.append(one_run(store, path, "production", provinces))
-            best = min(results, key=lambda r: r["seconds"])
-            seconds = statistics.median(r["seconds"] for r in results)
-            steps, items = best["steps"], best["items"]
-            print(
-                f"noop cutover.yml, {label}: {steps} province-steps + {items} commune items "
-                f"in {seconds:.2f} s (median of {repeat}); "
-                f"{seconds / (steps + items) * 1000:.2f} ms per step or item, "
-                f"{seconds / steps * 1000:.2f} ms per province-step (items included); "
-                f"{best['commits']} commits for {best['audit']} audit entries "
-                f"(store: {'SQLite WAL, synchronous=FULL' if state is None else state}; "
-                "goal ≤ 5 ms/step)"
-            )
+        try:
+            _noop_runs(state, repeat, Path(tmp))
+        finally:  # a lab rehearsal after this needs the real cache (SSH key, CA)
+            if cache is None:
+                os.environ.pop("GOVOPS_CACHE", None)
+            else:
+                os.environ["GOVOPS_CACHE"] = cache
+
+
+def _noop_runs(state: str | None, repeat: int, tmp: Path) -> None:
+    path = noop_runbook(ROOT / "runbooks" / "cutover.yml", tmp / "bench.yml")
+    for label, provinces in (("34 provinces", None), ("1 province, alone", ["hue"])):
+        results = []
+        for i in range(repeat):
+            url = state or str(tmp / f"state-{label[:2].strip()}-{i}.sqlite3")
+            with open_store(url) as store:
+                results.append(one_run(store, path, "production", provinces))
+        best = min(results, key=lambda r: r["seconds"])
+        seconds = statistics.median(r["seconds"] for r in results)
+        steps, items = best["steps"], best["items"]
+        print(
+            f"noop cutover.yml, {label}: {steps} province-steps + {items} commune items "
+            f"in {seconds:.2f} s (median of {repeat}); "
+            f"{seconds / (steps + items) * 1000:.2f} ms per step or item, "
+            f"{seconds / steps * 1000:.2f} ms per province-step (items included); "
+            f"{best['commits']} commits for {best['audit']} audit entries "
+            f"(store: {'SQLite WAL, synchronous=FULL' if state is None else state}; "
+            "goal ≤ 5 ms/step)"
+        )
 
 
 def lab_bench(env: str, state: str | None, inventories: Path | None) -> None:
@@ -160,7 +172,8 @@ def main() -> None:
     if args.from_run:
         with open_store(args.state) as store:
             print(critical_path(store, args.from_run))
-    elif args.lab:
+    elif args.lab:  # both figures of issue 7 in one run: the engine alone, then the lab
+        noop_bench(None, 1)
         lab_bench(args.env, args.state, args.inventories)
     else:
         noop_bench(args.state, args.runs)
