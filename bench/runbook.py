@@ -7,9 +7,9 @@ store (WAL, synchronous=FULL: every step's start and result are durable before i
 Goal: at most 5 ms a step, state writes included.
 
 `--lab`: the engine figure above once, then a rehearsal (runbooks/rehearsal.yml) against the
-running lab; its wall time against
-the sum of the actions on its critical path (per phase and wave, the slowest province's
-steps), i.e. what the engine adds to the work itself. Needs `govops lab up` + converge.
+running lab: its wall time against the sum of the actions on its critical path (per phase and
+wave, the slowest province's steps), i.e. what the engine adds to the work itself. Needs
+`govops lab up` + converge.
 
     .venv/bin/python bench/runbook.py [--state URL] [--runs N]
     .venv/bin/python bench/runbook.py --lab [--env lab] [--inventories DIR]
