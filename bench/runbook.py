@@ -127,7 +127,7 @@ def lab_bench(env: str, state: str | None, inventories: Path | None) -> None:
 
 def critical_path(store: Store, run_id: str, wall: float | None = None) -> str:
     """A run's wall time against the sum of the actions on its critical path: per phase and
-    wave (they run one after another), the slowest province's steps."""
+    wave (they run one after another), the slowest province's steps and rollbacks."""
     run = store.run(run_id)
     runbook = load_snapshot(run.runbook_text, run.runbook_path)
     rows = [r for r in store.steps(run.id) if not r.item]
@@ -141,6 +141,18 @@ def critical_path(store: Store, run_id: str, wall: float | None = None) -> str:
             spent[(phase_of[r.step_id], wave_of[r.province], r.province)] += (
                 r.finished_at - r.started_at
             )
+    # A failed province's rollback is work too, and its wave waits for it: each undo, from its
+    # start to its result in the audit log, in the phase where the province failed.
+    failed_phase = {p.province: p.failed_phase for p in store.provinces(run.id) if p.failed_phase}
+    began: dict[tuple[str, str | None], float] = {}
+    for entry in store.audit(run.id):
+        if entry.province not in failed_phase:
+            continue
+        if entry.action == "rollback.start":
+            began[(entry.province, entry.step_id)] = entry.at
+        elif entry.action == "rollback.result" and (entry.province, entry.step_id) in began:
+            key = (failed_phase[entry.province], wave_of[entry.province], entry.province)
+            spent[key] += entry.at - began.pop((entry.province, entry.step_id))
     slowest: dict[tuple[str, int], float] = defaultdict(float)
     for (phase, wave, _), seconds in spent.items():
         slowest[(phase, wave)] = max(slowest[(phase, wave)], seconds)
