@@ -43,15 +43,15 @@ lint: venv ## ruff, mypy, yamllint, ansible-lint
 unit: venv ## Unit tests only (fast, no containers)
 	$(BIN)/pytest -q tests/unit
 
-# CI runs every role's Molecule scenario; the lab proofs (a converged default lab, ~30 min) run
-# apart: beside the rest they would pass CI's 90 minutes on two cores.
+# CI runs every role's Molecule scenario (~27 min in all). The lab proofs (a converged default
+# lab, 30-40 min) run apart: with them CI would take ~70 of its 90 minutes on two shared cores.
 test: system-deps venv lint render-check ## The full suite as CI runs it
 	$(BIN)/pytest -q -m "not lab_proof" tests
 
 molecule: system-deps venv ## Every role's Molecule scenario only
 	$(BIN)/pytest -q tests/integration/test_molecule.py
 
-lab-proof: system-deps venv ## Converge, monitoring and cutover proofs on a throwaway default lab (~30 min)
+lab-proof: system-deps venv ## Converge, monitoring and cutover proofs on a throwaway default lab (30-40 min)
 	$(BIN)/pytest -q -m lab_proof tests/integration
 
 bench: system-deps venv ## Benchmarks; figures are printed and reported in issue notes
