@@ -15,8 +15,6 @@ from govops.clikit import env_option, err, handle_errors, open_estate, out
 from govops.paths import repo_root
 from govops.registry import catalog, estate_path, load_estate, provinces
 
-console, err_console = out, err
-
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="govops")
@@ -50,7 +48,7 @@ def registry_validate(env: str, all_envs: bool) -> None:
     cat = catalog()
     all_provinces = provinces()
     communes = sum(len(p.communes) for p in all_provinces.values())
-    console.print(
+    out.print(
         f"registry: {len(all_provinces)} provinces, {communes} communes, "
         f"{len(cat.systems)} systems, {len(cat.counterparts)} national counterparts, "
         f"{len(cat.checks)} readiness checks"
@@ -58,7 +56,7 @@ def registry_validate(env: str, all_envs: bool) -> None:
     for name in envs:
         estate = load_estate(estate_path(root / "inventories", name))
         selected = sum(len(pe.province.communes) for pe in estate.provinces.values())
-        console.print(
+        out.print(
             f"[green]ok[/] {estate.path.relative_to(root)}: {len(estate.provinces)} provinces, "
             f"{selected} communes, {len(estate.hosts())} hosts"
         )
@@ -98,16 +96,16 @@ def registry_show(env: str, province: str | None, as_json: bool) -> None:
             r["network"],
             str(r["hosts"]),
         )
-    console.print(table)
+    out.print(table)
 
 
 def _print_detail(detail: dict[str, Any]) -> None:
-    console.print(
+    out.print(
         f"[bold]{detail['name']}[/] ({detail['codename']}, code {detail['code']}), "
         f"zone {detail['zone']}, network {detail['network']}"
     )
     if detail["merged_from"]:
-        console.print("merged from: " + ", ".join(detail["merged_from"]))
+        out.print("merged from: " + ", ".join(detail["merged_from"]))
     table = Table(title="hosts")
     for col in ("host", "address", "system", "tiers", "flavor", "volume GB"):
         table.add_column(col)
@@ -120,12 +118,12 @@ def _print_detail(detail: dict[str, Any]) -> None:
             h["flavor"],
             str(h["volume_gb"]),
         )
-    console.print(table)
+    out.print(table)
     types: dict[str, int] = {}
     for c in detail["communes"]:
         types[c["type"]] = types.get(c["type"], 0) + 1
     summary = ", ".join(f"{n} {t}" for t, n in sorted(types.items()))
-    console.print(f"{len(detail['communes'])} communes ({summary})")
+    out.print(f"{len(detail['communes'])} communes ({summary})")
 
 
 # --- render ----------------------------------------------------------------------------
@@ -167,7 +165,7 @@ def render_cmd(env: str, check: bool, from_pulumi: tuple[Path, ...]) -> None:
     took = time.perf_counter() - started
     if check:
         if result.clean:
-            console.print(
+            out.print(
                 f"[green]no drift[/]: {len(files)} rendered files for {env} match ({took:.2f} s)"
             )
             return
@@ -179,10 +177,10 @@ def render_cmd(env: str, check: bool, from_pulumi: tuple[Path, ...]) -> None:
             ("stale", result.stale),
         ):
             for p in paths:
-                err_console.print(f"[red]{label}[/]: {p}")
-        err_console.print(f"[bold red]drift[/]: run `govops render --env {env}` and commit")
+                err.print(f"[red]{label}[/]: {p}")
+        err.print(f"[bold red]drift[/]: run `govops render --env {env}` and commit")
         sys.exit(1)
-    console.print(
+    out.print(
         f"rendered {len(files)} files for {env}: {len(result.added)} new, "
         f"{len(result.changed)} changed, {len(result.stale)} removed ({took:.2f} s)"
     )
