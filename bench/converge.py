@@ -13,7 +13,7 @@ Four timed runs on the same lab, in this order:
 Goals (issue 4): run 2 changes nothing; tuned at least 2x faster than defaults (run 3 / run 2).
 
 The lab is its own environment (unique name, free /16, private cache with its own SSH key, CA
-and secrets; govops/testlab.py): it never touches a running `make lab`, and is removed at the
+and secrets; tests/fixtures/lab.py): it never touches a running `make lab`, and is removed at the
 end. The lab image is shared through podman's storage (built once if missing).
 """
 
@@ -32,10 +32,14 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from govops.converge import ConvergeResult
-from govops.testlab import make_test_lab
+from govops.ansible.converge import ConvergeResult
 
 REPO = Path(__file__).resolve().parents[1]
+# The throwaway lab is a test fixture (tests/ is not installed): importable from the checkout.
+sys.path.insert(0, str(REPO))
+
+from tests.fixtures.lab import make_test_lab  # noqa: E402
+
 console = Console()
 
 

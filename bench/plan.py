@@ -2,7 +2,7 @@
 (issue 5: goal ≤ 3 s on the 2-core dev machine). Prints the figures.
 
 Two figures: the whole command as an engineer runs it (a fresh process: interpreter,
-imports, plan, table), and `govops.plan.plan()` in-process (what the command spends after
+imports, plan, table), and `govops.pulumi.plan.plan()` in-process (what the command spends after
 its imports). `--stock` adds one in-process run without infra.runner.fast_mocks and with
 one process, the SDK's mocks as shipped, for comparison.
 """
@@ -28,7 +28,7 @@ def main() -> None:
     parser.add_argument("--stock", action="store_true", help="also time the stock mocks")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
-    from govops.plan import plan
+    from govops.pulumi.plan import plan
 
     govops = Path(sys.executable).with_name("govops")
     command = [str(govops), "plan", "--env", "production", "--json"]

@@ -194,10 +194,10 @@ def _register_optional_groups() -> None:
     from govops.lab.cli import lab_group
 
     main.add_command(lab_group, "lab")
-    from govops.converge_cli import converge_cmd
+    from govops.ansible.cli import converge_cmd
 
     main.add_command(converge_cmd, "converge")
-    from govops.plan_cli import plan_cmd
+    from govops.pulumi.cli import plan_cmd
 
     main.add_command(plan_cmd, "plan")
     from exporters.cli import monitoring_group

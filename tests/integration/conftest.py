@@ -3,7 +3,7 @@
 Converging the default lab (three provinces, 23 hosts) takes minutes on this machine's two
 cores, so the Ansible, monitoring and cutover lab proofs share one: a throwaway environment
 (unique name, its own /16, network, SSH key, CA and secrets under a temporary cache, see
-govops/testlab.py) that never touches a running `make lab`. It is started and converged once,
+tests/fixtures/lab.py) that never touches a running `make lab`. It is started and converged once,
 on first use, and removed at the end of the session.
 
 The files run in name order, which is also the order that keeps them honest: the converge
@@ -25,8 +25,8 @@ from typing import Any
 import pytest
 import yaml
 
-from govops.converge import ConvergeResult
-from govops.testlab import TestLab, make_test_lab
+from govops.ansible.converge import ConvergeResult
+from tests.fixtures.lab import TestLab, make_test_lab
 from tests.integration import monitoring_stack as stack
 
 REPO = Path(__file__).resolve().parents[2]

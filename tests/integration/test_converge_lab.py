@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
-from govops.converge import ConvergeResult
+from govops.ansible.converge import ConvergeResult
 from tests.integration.conftest import ConvergedLab
 
 pytestmark = [pytest.mark.lab, pytest.mark.lab_proof]

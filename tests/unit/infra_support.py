@@ -15,7 +15,7 @@ import pulumi.runtime
 import yaml
 from pulumi.runtime.settings import set_root_resource
 
-from govops.plan import SECRET_KEYS, StackFile, platform_answers, read_stacks, run_stacks
+from govops.pulumi.plan import SECRET_KEYS, StackFile, platform_answers, read_stacks, run_stacks
 from infra.mocks import Registration
 from infra.runner import StackRun, run_stack
 

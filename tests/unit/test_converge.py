@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from govops.converge import (
+from govops.ansible.converge import (
     Converge,
     ConvergeInputError,
     ConvergeRequest,

@@ -13,8 +13,8 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from govops.plan import plan
-from govops.plan_cli import plan_cmd
+from govops.pulumi.cli import plan_cmd
+from govops.pulumi.plan import plan
 
 from .conftest import ROOT
 from .infra_support import reset_pulumi

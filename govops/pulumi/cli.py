@@ -56,7 +56,7 @@ def plan_cmd(env: str, province: str | None, as_json: bool) -> None:
     """
     root = repo_root()
     infra_importable(root)
-    from govops.plan import plan
+    from govops.pulumi.plan import plan
 
     if as_json:
         result = plan(root, env, province)
@@ -122,7 +122,7 @@ SHORT = {
 
 
 def _print(result: Any) -> None:
-    from govops.plan import GROUPS, group_of
+    from govops.pulumi.plan import GROUPS, group_of
 
     groups = [name for name, _ in GROUPS]
     totals = dict.fromkeys(groups, 0)

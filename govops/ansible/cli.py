@@ -12,14 +12,14 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from govops.clikit import handle_errors
-from govops.converge import (
+from govops.ansible.converge import (
     DEFAULT_PLAYBOOK,
     ConvergeRequest,
     converge,
     format_recap,
     summary,
 )
+from govops.clikit import handle_errors
 from govops.paths import repo_root
 
 out = Console(highlight=False, soft_wrap=True)
