@@ -200,6 +200,9 @@ def _register_optional_groups() -> None:
     from govops.pulumi.cli import plan_cmd
 
     main.add_command(plan_cmd, "plan")
+    from govops.estate.cli import estate_group
+
+    main.add_command(estate_group, "estate")
     from exporters.cli import monitoring_group
 
     main.add_command(monitoring_group, "monitoring")

@@ -131,6 +131,9 @@ class EstateFile(_Model):
     province_overrides: dict[str, ProvinceOverride] = {}
     cloud: Cloud | None = None
     lab: Lab | None = None
+    # The runbooks this environment runs (repo-relative); `govops estate check` calls what
+    # they call. Empty: every runbooks/*.yml.
+    runbooks: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -178,6 +181,7 @@ class Estate:
     cloud: Cloud | None
     lab: Lab | None
     catalog: Catalog = field(repr=False)
+    runbooks: tuple[str, ...] = ()
 
     def fqdn(self, host: str) -> str:
         return f"{host}.{self.domain}" if self.domain else host
@@ -306,6 +310,7 @@ class _Resolver:
             cloud=s.cloud,
             lab=s.lab,
             catalog=self.cat,
+            runbooks=s.runbooks,
         )
 
     def _selected(self) -> list[str]:

@@ -1,0 +1,176 @@
+"""`govops estate check`: the committed environments agree, and every kind of disagreement
+the issue names is found, one line each, on a mutated copy of the tree."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from govops.estate.check import Report, check
+from govops.registry import load_estate
+
+from .conftest import ROOT
+
+QUICK = ("hue",)  # mutation tests check one province: the views are the same code for all
+
+
+def _copy(tmp: Path, env: str) -> Path:
+    """The parts of the checkout the check reads, for `env`, into `tmp`."""
+    shutil.copy(ROOT / "Pulumi.yaml", tmp / "Pulumi.yaml")
+    shutil.copytree(ROOT / "inventories" / env, tmp / "inventories" / env)
+    shutil.copytree(ROOT / "runbooks", tmp / "runbooks")
+    shutil.copytree(ROOT / "playbooks", tmp / "playbooks")
+    (tmp / "infra" / "stacks").mkdir(parents=True)
+    for stack in (ROOT / "infra" / "stacks").glob(f"Pulumi.{env}-*.yaml"):
+        shutil.copy(stack, tmp / "infra" / "stacks" / stack.name)
+    return tmp
+
+
+def _check(root: Path, env: str, provinces: tuple[str, ...] = QUICK) -> Report:
+    return check(root, load_estate(root / "inventories" / env / "estate.yml"), provinces)
+
+
+def _edit_yaml(path: Path, edit: object) -> None:
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    edit(data)  # type: ignore[operator]
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+
+
+def _lines(report: Report) -> list[str]:
+    return [str(d) for d in report.disagreements]
+
+
+def test_lab_agrees() -> None:
+    report = _check(ROOT, "lab", ())
+    assert _lines(report) == []
+    assert report.counts["hosts"] == 209 and report.counts["runbook calls"] > 1000
+
+
+def test_production_agrees_on_every_host_name_and_flow() -> None:
+    report = _check(ROOT, "production", ())
+    assert _lines(report) == []
+    # Every flow was held against a rule: the plan ran and has rules to hold them.
+    assert report.counts["rules"] > 0 and report.counts["flows"] > 1000
+
+
+def test_a_host_removed_from_the_plan(tmp_path: Path) -> None:
+    root = _copy(tmp_path, "production")
+
+    def drop(data: dict) -> None:  # type: ignore[type-arg]
+        data["config"]["govops:systems"]["procedures"]["hosts"].pop()
+
+    _edit_yaml(root / "infra/stacks/Pulumi.production-hue.yaml", drop)
+    lines = _lines(_check(root, "production"))
+    assert "host hue-procedures-2 (10.46.64.11): expected by registry; missing from plan" in lines
+
+
+def test_a_port_rule_removed(tmp_path: Path) -> None:
+    root = _copy(tmp_path, "production")
+
+    def drop(data: dict) -> None:  # type: ignore[type-arg]
+        ports = data["config"]["govops:systems"]["meetings"]["ports"]
+        ports[:] = [p for p in ports if p["port"] != 10000]
+
+    _edit_yaml(root / "infra/stacks/Pulumi.production-hue.yaml", drop)
+    lines = _lines(_check(root, "production"))
+    missing = [ln for ln in lines if "udp/10000" in ln]
+    assert missing and all("missing from plan" in ln for ln in missing), lines
+    assert any(
+        ln.startswith("flow public → meetings front: 0.0.0.0/0 → hue-meetings") for ln in missing
+    )
+
+
+def test_a_dns_name_changed(tmp_path: Path) -> None:
+    root = _copy(tmp_path, "production")
+
+    def rename(data: dict) -> None:  # type: ignore[type-arg]
+        data["config"]["govops:dnsZone"] = "gov.example.invalid"
+
+    _edit_yaml(root / "infra/stacks/Pulumi.production-platform.yaml", rename)
+    lines = _lines(_check(root, "production"))
+    assert any(
+        ln.startswith("DNS name hue-procedures.gov.example: expected by ")
+        and ln.endswith("missing from plan (no DNS record)")
+        for ln in lines
+    ), lines
+
+
+@pytest.mark.parametrize(
+    ("env", "runbook", "expected"),
+    [
+        (
+            "production",
+            "cutover.yml",
+            "DNS name hue-procedure.gov.example: expected by runbook runbooks/cutover.yml:",
+        ),
+        (
+            "lab",
+            "rehearsal.yml",
+            "host name hue-procedure: expected by runbook runbooks/rehearsal.yml:",
+        ),
+    ],
+)
+def test_a_runbook_url_pointing_nowhere(
+    tmp_path: Path, env: str, runbook: str, expected: str
+) -> None:
+    root = _copy(tmp_path, env)
+    path = root / "runbooks" / runbook
+    text = path.read_text(encoding="utf-8")
+    broken = text.replace(
+        'procedures: "https://{{ label }}-procedures',
+        'procedures: "https://{{ label }}-procedure',
+        1,
+    )
+    assert broken != text
+    path.write_text(broken, encoding="utf-8")
+    lines = _lines(_check(root, env))
+    assert any(ln.startswith(expected) for ln in lines), lines
+
+
+def test_a_playbook_group_the_inventory_lacks(tmp_path: Path) -> None:
+    root = _copy(tmp_path, "lab")
+    path = root / "playbooks/cutover/go_live.yml"
+    path.write_text(
+        path.read_text(encoding="utf-8").replace("tier_app", "tier_ap"), encoding="utf-8"
+    )
+    lines = _lines(_check(root, "lab"))
+    assert any(
+        ln.startswith("group tier_ap: expected by runbook runbooks/rehearsal.yml:go_live")
+        for ln in lines
+    ), lines
+
+
+def _cli(root: Path, env: str, *args: str) -> subprocess.CompletedProcess[str]:
+    govops = Path(sys.executable).parent / "govops"
+    return subprocess.run(
+        [str(govops), "estate", "check", "--env", env, *args],
+        cwd=root,
+        env={**os.environ, "GOVOPS_ROOT": str(root)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_cli_exit_codes(tmp_path: Path) -> None:
+    root = _copy(tmp_path, "lab")
+    ok = _cli(root, "lab", "--province", "hue")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "agrees" in ok.stdout
+    hosts = root / "inventories/lab/hosts.yml"
+    hosts.write_text(
+        hosts.read_text(encoding="utf-8").replace("hue-db:", "hue-dbx:"), encoding="utf-8"
+    )
+    bad = _cli(root, "lab", "--province", "hue")
+    assert bad.returncode == 1
+    assert "host hue-db (10.213.46.138): expected by registry; missing from inventory" in bad.stdout
+    unknown = _cli(root, "lab", "--province", "atlantis")
+    assert unknown.returncode == 2
+    assert "--province: expected a province of the lab estate, got 'atlantis'" in unknown.stderr
+    assert "Traceback" not in unknown.stderr
