@@ -33,8 +33,12 @@ Exit codes:
   1  run finished with failed or rolled-back provinces, halted (error threshold), aborted,
      or an operational failure
   2  bad input: runbook lint errors, unknown province, unknown run or step
-  3  waiting for an approval (--no-wait): approve, then `govops cutover resume RUN`
-  130 interrupted (Ctrl-C): in-flight steps finished; `govops cutover resume RUN` goes on
+  3  waiting for an approval (--no-wait) or for a decision on an uncertain step: approve
+     or decide, then `govops cutover resume RUN`
+  4  another engine holds the run (resume), or an active run already holds some of the
+     provinces (run: choose others with --provinces), or this engine lost its lease
+  130 interrupted (Ctrl-C or SIGTERM): running actions got a grace period
+     (GOVOPS_INTERRUPT_GRACE, 30 s); `govops cutover resume RUN` goes on
 """
 
 
@@ -336,27 +340,38 @@ def _drive(
     engine.observe = display
 
     def interrupt(signum: int, frame: FrameType | None) -> None:
+        again = engine.interrupted
         err.print(
-            "interrupted: in-flight steps finish, nothing new starts; "
-            f"resume with `govops cutover resume {run.id}`",
+            ("interrupted again: running actions are ended now; " if again else
+             "interrupted: nothing new starts, running actions get a grace period; ")
+            + f"resume with `govops cutover resume {run.id}`",
             highlight=False,
-        )
+        )  # fmt: skip
         engine.interrupt()
 
-    previous = signal.signal(signal.SIGINT, interrupt)
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         with display:
             status = engine.execute(resumed=resumed)
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if status == "lost":
+        err.print(
+            f"lease lost: another engine took run {run.id} over; this one stopped without "
+            "writing further",
+            highlight=False,
+        )
+        sys.exit(runs.EXIT["lost"])
     _summary(store, run.id)
     if engine.interrupted:
         sys.exit(130)
     code = runs.EXIT.get(status, 1)
     if status == "waiting":
         err.print(
-            f"waiting for approvals: `govops cutover approve {run.id} STEP --as NAME`, "
-            f"then `govops cutover resume {run.id}`",
+            f"waiting for approvals or decisions: `govops cutover approve {run.id} STEP --as "
+            f"NAME` / `govops cutover decide {run.id} STEP --province P --as NAME "
+            f"done|retry|skip`, then `govops cutover resume {run.id}`",
             highlight=False,
         )
     sys.exit(code)
@@ -465,6 +480,33 @@ def approve_cmd(
         approval = runs.approve(store, run_id, step_id, actor, province=province, note=note)
     scope = approval.province or "every province"
     out.print(f"approved {step_id} of {run_id} for {scope} as {actor}", highlight=False)
+
+
+@cutover_group.command("decide")
+@click.argument("run_id", metavar="RUN")
+@click.argument("step_id", metavar="STEP")
+@click.argument("decision", metavar="done|retry|skip")
+@click.option("--province", metavar="P", required=True, help="The province the step is in.")
+@click.option("--as", "actor", metavar="NAME", required=True, help="Who decides (recorded).")
+@click.option("--note", default="", help="Why, for the audit log.")
+@state_option
+@handle_errors
+def decide_cmd(
+    run_id: str,
+    step_id: str,
+    decision: str,
+    province: str,
+    actor: str,
+    note: str,
+    state: str | None,
+) -> None:
+    """Decide a step left uncertain (its action's outcome unknown after a crash, nothing to
+    verify it): done (it took effect), retry (run it again) or skip (go on without it).
+    Audited; `govops cutover resume RUN` applies it."""
+    with open_store(state) as store:
+        items = runs.decide(store, run_id, step_id, province, decision, actor, note)
+    what = f"{len(items)} communes of " if any(items) else ""
+    out.print(f"decided {decision} for {what}{step_id} in {province} as {actor}", highlight=False)
 
 
 @cutover_group.command("abort")

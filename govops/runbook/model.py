@@ -114,6 +114,9 @@ class Step(_Model):
     readiness_check: str | None = None
     foreach: Literal["commune"] | None = None
     concurrency: int = Field(default=8, ge=1, le=64)
+    # When a crash leaves it uncertain whether the action took effect (nothing can verify it):
+    # true runs it again, false (the default) waits for `govops cutover decide`.
+    idempotent: bool = False
 
     @property
     def expected(self) -> float:

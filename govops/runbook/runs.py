@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import socket
 import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -13,13 +12,23 @@ from pathlib import Path
 from govops.errors import GovopsError, InputError, InputErrors
 from govops.paths import cache_dir
 from govops.runbook.context import ENV_OVERRIDES, Environment, resolve_settings
-from govops.runbook.engine import Observer, RunEngine, _ignore, pid_alive
+from govops.runbook.engine import Observer, RunEngine, _ignore
 from govops.runbook.executors import Approval, RunSettings
 from govops.runbook.executors.manual import ManualArgs
 from govops.runbook.loader import LoadedRunbook, load_snapshot
 from govops.runbook.model import Runbook, Settings
+from govops.runbook.recording import engine_alive, lease_seconds, owner_id
 from govops.runbook.scheduler import plan_waves
-from govops.runbook.state import RUN_FINAL, AuditEntry, Batch, ProvinceRow, RunRecord, Store
+from govops.runbook.state import (
+    DECISIONS,
+    RUN_FINAL,
+    AuditEntry,
+    Batch,
+    Decision,
+    ProvinceRow,
+    RunRecord,
+    Store,
+)
 
 # Exit codes of `govops cutover run/resume` (documented in its --help).
 EXIT = {
@@ -29,6 +38,7 @@ EXIT = {
     "aborted": 1,
     "waiting": 3,
     "running": 1,
+    "lost": 4,  # another engine took the run over (this one's lease was lost)
 }
 
 
@@ -56,7 +66,11 @@ def create_run(
     variables: Mapping[str, str] | None = None,
     settings: Mapping[str, str] | None = None,
     options: Mapping[str, object] | None = None,
+    exclusive: bool = True,
 ) -> RunRecord:
+    """Create the run, claimed by this process. `exclusive`: refused (RunBusy, exit 4) if an
+    active run with a live engine holds one of its provinces — checked in the transaction that
+    creates it, so two operators starting at once cannot both pass."""
     runbook = loaded.runbook
     variables, settings = dict(variables or {}), dict(settings or {})
     check_overrides(runbook, str(loaded.path), variables, "--var")
@@ -88,6 +102,9 @@ def create_run(
             **dict(options or {}),
             "communes": {p: len(environment.provinces[p].communes) for p in selected},
         },
+        owner=owner_id(),
+        heartbeat_at=now,
+        owner_actor=actor,
     )
     rows = [ProvinceRow(run.id, p, wave=i) for i, wave in enumerate(run.waves) for p in wave]
     store.create_run(
@@ -102,6 +119,10 @@ def create_run(
             detail=f"{runbook.name} ({loaded.digest[:12]}) on {environment.env}: "
             f"{len(selected)} provinces in {len(run.waves)} waves, T0 {start.isoformat()}",
         ),
+        # The same process may hold several runs (tests, benchmarks): others' engines count.
+        live=(lambda other: other.owner != run.owner and engine_alive(other, time.time()))
+        if exclusive
+        else None,
     )
     return run
 
@@ -229,33 +250,85 @@ def inventories_of(run: RunRecord) -> Path | None:
     return Path(str(value)) if value else None
 
 
-def engine_alive(run: RunRecord, now: float, stale_after: float = 15.0) -> bool:
-    if not run.owner:
-        return False
-    host, _, pid = run.owner.rpartition(":")
-    if host == socket.gethostname() and pid.isdigit() and not pid_alive(int(pid)):
-        return False
-    return (run.heartbeat_at or 0) > now - stale_after
-
-
 def abort(store: Store, run_id: str, actor: str) -> str:
-    """Ask the run's engine to stop starting steps; if no engine is alive, mark it aborted."""
+    """Ask the run's engine to stop starting steps; if no engine is alive, take the lease
+    (fencing out any engine that might wake up) and mark the run aborted."""
     run = store.run(run_id)
     if run.status in RUN_FINAL:
         raise GovopsError(f"run {run.id} is already {run.status}")
     now = time.time()
     store.request_abort(run.id, AuditEntry(run.id, now, actor, "run.abort", result="requested"))
-    if engine_alive(run, now):
+    stale_before = now + 1 if not engine_alive(run, now) else now - lease_seconds()
+    me = f"abort-{owner_id()}"  # never this process's own engine's lease
+    fence = store.claim(run.id, me, now, stale_before, actor)
+    if fence is None:
         return f"abort requested; the engine ({run.owner}) stops starting steps"
-    store.commit(
-        Batch(
-            audit=[AuditEntry(run.id, now, actor, "run.end", result="aborted")],
-            run_status="aborted",
-            run_finished_at=now,
-        ),
-        run.id,
-    )
+    try:
+        store.commit(
+            Batch(
+                audit=[AuditEntry(run.id, now, actor, "run.end", result="aborted")],
+                run_status="aborted",
+                run_finished_at=now,
+            ),
+            run.id,
+            fence,
+        )
+    finally:
+        store.release(run.id, me, fence)
     return "no engine was running: run marked aborted"
+
+
+def decide(
+    store: Store,
+    run_id: str,
+    step_id: str,
+    province: str,
+    decision: str,
+    actor: str,
+    note: str = "",
+) -> list[str]:
+    """An operator's word on a step left uncertain in a province (every uncertain commune of a
+    `foreach` step): done (it took effect), retry (run it again) or skip (go on without it).
+    Recorded (append-only, audited); the engine applies it on resume. Returns the items."""
+    run = store.run(run_id)
+    if decision not in DECISIONS:
+        raise InputError("(command line)", "DECISION", " or ".join(DECISIONS), got=decision)
+    if province not in run.provinces:
+        raise InputError(
+            run.runbook_path,
+            "--province",
+            f"a province of the run ({', '.join(run.provinces)})",
+            got=province,
+        )
+    rows = [r for r in store.steps(run.id) if r.province == province and r.status == "uncertain"]
+    chosen = [r for r in rows if r.step_id == step_id]
+    if not chosen:
+        uncertain = sorted({r.step_id for r in rows})
+        raise InputError(
+            run.runbook_path,
+            "STEP",
+            f"a step uncertain in {province} ({', '.join(uncertain) or 'none is'})",
+            got=step_id,
+        )
+    now = time.time()
+    for row in chosen:
+        store.add_decision(
+            Decision(run.id, province, step_id, row.item, row.attempt, decision, actor, now, note),
+            AuditEntry(
+                run.id,
+                now,
+                actor,
+                "step.decide",
+                province,
+                step_id,
+                row.item,
+                row.idem_key,
+                row.attempt,
+                result=decision,
+                detail=note,
+            ),
+        )
+    return [r.item for r in chosen]
 
 
 def preflight(runbook: Runbook, settings: RunSettings, source: str) -> None:

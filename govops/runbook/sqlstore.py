@@ -11,17 +11,21 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from govops.runbook.executors.base import Approval
 from govops.runbook.state import (
+    RUN_ACTIVE,
     AuditEntry,
     Batch,
     Control,
+    Decision,
+    LeaseLost,
     ProvinceRow,
+    RunBusy,
     RunRecord,
     StateError,
     StepRow,
@@ -29,22 +33,31 @@ from govops.runbook.state import (
     dumps,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 RUN_COLUMNS = (
     "id, runbook, runbook_path, runbook_text, digest, env, provinces, waves, t0, created_at, "
     "created_by, status, vars, settings, options, finished_at, owner, heartbeat_at, "
-    "abort_requested_by, abort_requested_at"
+    "abort_requested_by, abort_requested_at, fence, owner_actor"
 )
 STEP_COLUMNS = (
     "run_id, province, step_id, item, phase, status, attempt, failures, idem_key, started_at, "
-    "finished_at, message"
+    "finished_at, message, pid, pstart, host"
 )
 PROVINCE_COLUMNS = "run_id, province, wave, status, failed_step, failed_phase, message, updated_at"
 AUDIT_COLUMNS = (
     "run_id, at, actor, action, province, step_id, item, idem_key, attempt, result, detail"
 )
 APPROVAL_COLUMNS = "run_id, step_id, province, approver, at, note"
+DECISION_COLUMNS = "run_id, province, step_id, item, attempt, decision, actor, at, note"
+# Columns added since schema 1 (table, column, type): added in place to an older store.
+ADDED = (
+    ("runbook_runs", "fence", "INTEGER NOT NULL DEFAULT 0"),
+    ("runbook_runs", "owner_actor", "TEXT"),
+    ("runbook_steps", "pid", "INTEGER"),
+    ("runbook_steps", "pstart", "TEXT NOT NULL DEFAULT ''"),
+    ("runbook_steps", "host", "TEXT NOT NULL DEFAULT ''"),
+)
 
 
 def _tables(real: str, serial: str) -> list[str]:
@@ -57,7 +70,8 @@ def _tables(real: str, serial: str) -> list[str]:
             created_at {real} NOT NULL, created_by TEXT NOT NULL, status TEXT NOT NULL,
             vars TEXT NOT NULL, settings TEXT NOT NULL, options TEXT NOT NULL,
             finished_at {real}, owner TEXT, heartbeat_at {real},
-            abort_requested_by TEXT, abort_requested_at {real})""",
+            abort_requested_by TEXT, abort_requested_at {real},
+            fence INTEGER NOT NULL DEFAULT 0, owner_actor TEXT)""",
         f"""CREATE TABLE IF NOT EXISTS runbook_provinces (
             run_id TEXT NOT NULL REFERENCES runbook_runs (id), province TEXT NOT NULL,
             wave INTEGER NOT NULL, status TEXT NOT NULL, failed_step TEXT NOT NULL,
@@ -68,10 +82,16 @@ def _tables(real: str, serial: str) -> list[str]:
             step_id TEXT NOT NULL, item TEXT NOT NULL, phase TEXT NOT NULL,
             status TEXT NOT NULL, attempt INTEGER NOT NULL, failures INTEGER NOT NULL,
             idem_key TEXT NOT NULL, started_at {real}, finished_at {real},
-            message TEXT NOT NULL, PRIMARY KEY (run_id, province, step_id, item))""",
+            message TEXT NOT NULL, pid INTEGER, pstart TEXT NOT NULL DEFAULT '',
+            host TEXT NOT NULL DEFAULT '', PRIMARY KEY (run_id, province, step_id, item))""",
         f"""CREATE TABLE IF NOT EXISTS runbook_approvals (
             seq {serial}, run_id TEXT NOT NULL REFERENCES runbook_runs (id),
             step_id TEXT NOT NULL, province TEXT NOT NULL, approver TEXT NOT NULL,
+            at {real} NOT NULL, note TEXT NOT NULL)""",
+        f"""CREATE TABLE IF NOT EXISTS runbook_decisions (
+            seq {serial}, run_id TEXT NOT NULL REFERENCES runbook_runs (id),
+            province TEXT NOT NULL, step_id TEXT NOT NULL, item TEXT NOT NULL,
+            attempt INTEGER NOT NULL, decision TEXT NOT NULL, actor TEXT NOT NULL,
             at {real} NOT NULL, note TEXT NOT NULL)""",
         f"""CREATE TABLE IF NOT EXISTS runbook_audit (
             seq {serial}, run_id TEXT NOT NULL, at {real} NOT NULL, actor TEXT NOT NULL,
@@ -83,25 +103,31 @@ def _tables(real: str, serial: str) -> list[str]:
     ]
 
 
+APPEND_ONLY = ("runbook_audit", "runbook_approvals", "runbook_decisions")
+
 SQLITE_SCHEMA = [
     *_tables("REAL", "INTEGER PRIMARY KEY AUTOINCREMENT"),
     *(
         f"""CREATE TRIGGER IF NOT EXISTS {table}_no_{op.lower()} BEFORE {op} ON {table}
             BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END"""
-        for table in ("runbook_audit", "runbook_approvals")
+        for table in APPEND_ONLY
         for op in ("UPDATE", "DELETE")
     ),
 ]
 
 POSTGRES_SCHEMA = [
     *_tables("DOUBLE PRECISION", "BIGSERIAL PRIMARY KEY"),
+    *(
+        f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {kind}"
+        for table, column, kind in ADDED
+    ),
     """CREATE OR REPLACE FUNCTION runbook_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
        BEGIN
          RAISE EXCEPTION '% is append-only (% refused)', TG_TABLE_NAME, TG_OP;
        END $$""",
     *(
         stmt
-        for table in ("runbook_audit", "runbook_approvals")
+        for table in APPEND_ONLY
         for stmt in (
             f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}",
             f"""CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table}
@@ -138,6 +164,8 @@ def _run_values(run: RunRecord) -> tuple[Any, ...]:
         run.heartbeat_at,
         run.abort_requested_by,
         run.abort_requested_at,
+        run.fence,
+        run.owner_actor,
     )
 
 
@@ -163,6 +191,8 @@ def _run_from(row: Sequence[Any]) -> RunRecord:
         heartbeat_at,
         abort_by,
         abort_at,
+        fence,
+        owner_actor,
     ) = row
     return RunRecord(
         id=rid,
@@ -185,6 +215,8 @@ def _run_from(row: Sequence[Any]) -> RunRecord:
         heartbeat_at=heartbeat_at,
         abort_requested_by=abort_by,
         abort_requested_at=abort_at,
+        fence=fence,
+        owner_actor=owner_actor,
     )
 
 
@@ -202,6 +234,9 @@ def _step_values(s: StepRow) -> tuple[Any, ...]:
         s.started_at,
         s.finished_at,
         s.message,
+        s.pid,
+        s.pstart,
+        s.host,
     )
 
 
@@ -255,6 +290,9 @@ INSERT_RUN = f"INSERT INTO runbook_runs ({RUN_COLUMNS}) VALUES ({_placeholders(R
 INSERT_AUDIT = (
     f"INSERT INTO runbook_audit ({AUDIT_COLUMNS}) VALUES ({_placeholders(AUDIT_COLUMNS)})"
 )
+INSERT_DECISION = (
+    f"INSERT INTO runbook_decisions ({DECISION_COLUMNS}) VALUES ({_placeholders(DECISION_COLUMNS)})"
+)
 INSERT_APPROVAL = (
     f"INSERT INTO runbook_approvals ({APPROVAL_COLUMNS}) VALUES ({_placeholders(APPROVAL_COLUMNS)})"
 )
@@ -285,16 +323,42 @@ class SqlStore(Store):
             return list(cur.fetchall())
 
     # Runs -----------------------------------------------------------------------------------
+    def _serialize_creates(self, cur: Any) -> None:
+        """Hook: make concurrent create_run transactions take turns (PostgreSQL)."""
+
     def create_run(
-        self, run: RunRecord, provinces: Sequence[ProvinceRow], audit: AuditEntry
-    ) -> None:
+        self,
+        run: RunRecord,
+        provinces: Sequence[ProvinceRow],
+        audit: AuditEntry,
+        *,
+        live: Callable[[RunRecord], bool] | None = None,
+    ) -> int:
+        if run.owner:
+            run.fence, run.heartbeat_at = max(run.fence, 0) + 1, run.heartbeat_at or run.created_at
         with self._tx() as cur:
-            cur.execute(
-                self._sql(INSERT_RUN),
-                _run_values(run),
-            )
+            if live is not None:
+                self._serialize_creates(cur)
+                cur.execute(
+                    self._sql(
+                        f"SELECT {RUN_COLUMNS} FROM runbook_runs WHERE status IN (?, ?) "
+                        "AND owner IS NOT NULL"
+                    ),
+                    RUN_ACTIVE,
+                )
+                for other in map(_run_from, cur.fetchall()):
+                    shared = sorted(set(other.provinces) & set(run.provinces))
+                    if shared and live(other):
+                        raise RunBusy(
+                            f"{', '.join(shared)} already in active run {other.id} "
+                            f"(runbook {other.runbook}, operator "
+                            f"{other.owner_actor or other.created_by}, engine {other.owner}): "
+                            "wait for it, abort it, or choose other provinces with --provinces"
+                        )
+            cur.execute(self._sql(INSERT_RUN), _run_values(run))
             cur.executemany(self._sql(UPSERT_PROVINCE), [_province_values(p) for p in provinces])
             cur.execute(self._sql(INSERT_AUDIT), _audit_values(audit))
+        return run.fence
 
     def find_run(self, run_id: str) -> RunRecord | None:
         rows = self._all(f"SELECT {RUN_COLUMNS} FROM runbook_runs WHERE id = ?", (run_id,))
@@ -306,22 +370,32 @@ class SqlStore(Store):
         )
         return [_run_from(r) for r in rows]
 
-    def claim(self, run_id: str, owner: str, now: float, stale_before: float) -> bool:
+    def claim(
+        self, run_id: str, owner: str, now: float, stale_before: float, actor: str = ""
+    ) -> int | None:
         with self._tx() as cur:
             cur.execute(
                 self._sql(
-                    "UPDATE runbook_runs SET owner = ?, heartbeat_at = ? WHERE id = ? AND "
+                    "UPDATE runbook_runs SET owner = ?, heartbeat_at = ?, owner_actor = ?, "
+                    "fence = fence + 1 WHERE id = ? AND "
                     "(owner IS NULL OR owner = ? OR heartbeat_at IS NULL OR heartbeat_at < ?)"
                 ),
-                (owner, now, run_id, owner, stale_before),
+                (owner, now, actor or None, run_id, owner, stale_before),
             )
-            return self._rowcount(cur) == 1
+            if self._rowcount(cur) != 1:
+                return None
+            cur.execute(self._sql("SELECT fence FROM runbook_runs WHERE id = ?"), (run_id,))
+            row = cur.fetchone()
+            return int(row[0])
 
-    def heartbeat(self, run_id: str, owner: str, now: float) -> Control:
+    def heartbeat(self, run_id: str, owner: str, fence: int, now: float) -> Control:
         with self._tx() as cur:
             cur.execute(
-                self._sql("UPDATE runbook_runs SET heartbeat_at = ? WHERE id = ? AND owner = ?"),
-                (now, run_id, owner),
+                self._sql(
+                    "UPDATE runbook_runs SET heartbeat_at = ? WHERE id = ? AND owner = ? "
+                    "AND fence = ?"
+                ),
+                (now, run_id, owner, fence),
             )
             still = self._rowcount(cur) == 1
             cur.execute(
@@ -330,11 +404,14 @@ class SqlStore(Store):
             row = cur.fetchone()
         return Control(owner=still, abort_requested=bool(row and row[0] is not None))
 
-    def release(self, run_id: str, owner: str) -> None:
+    def release(self, run_id: str, owner: str, fence: int) -> None:
         with self._tx() as cur:
             cur.execute(
-                self._sql("UPDATE runbook_runs SET owner = NULL WHERE id = ? AND owner = ?"),
-                (run_id, owner),
+                self._sql(
+                    "UPDATE runbook_runs SET owner = NULL, owner_actor = NULL "
+                    "WHERE id = ? AND owner = ? AND fence = ?"
+                ),
+                (run_id, owner, fence),
             )
 
     def request_abort(self, run_id: str, audit: AuditEntry) -> None:
@@ -349,8 +426,21 @@ class SqlStore(Store):
             cur.execute(self._sql(INSERT_AUDIT), _audit_values(audit))
 
     # Rows -------------------------------------------------------------------------------------
-    def commit(self, batch: Batch, run_id: str) -> None:
+    def commit(self, batch: Batch, run_id: str, fence: int | None = None) -> None:
         with self._tx() as cur:
+            if fence is not None:
+                # The fence check and the writes in one transaction: the UPDATE locks the
+                # run's row (PostgreSQL) or the database (SQLite) until the commit, so a claim
+                # cannot slip in between.
+                cur.execute(
+                    self._sql("UPDATE runbook_runs SET fence = fence WHERE id = ? AND fence = ?"),
+                    (run_id, fence),
+                )
+                if self._rowcount(cur) != 1:
+                    raise LeaseLost(
+                        f"run {run_id}: write refused, another engine claimed the run "
+                        f"(this engine's fence {fence} is stale)"
+                    )
             if batch.steps:
                 cur.executemany(self._sql(UPSERT_STEP), [_step_values(s) for s in batch.steps])
             if batch.provinces:
@@ -401,6 +491,31 @@ class SqlStore(Store):
             params += (step_id,)
         return [Approval(*r) for r in self._all(query + " ORDER BY seq", params)]
 
+    def add_decision(self, decision: Decision, audit: AuditEntry) -> None:
+        with self._tx() as cur:
+            cur.execute(
+                self._sql(INSERT_DECISION),
+                (
+                    decision.run_id,
+                    decision.province,
+                    decision.step_id,
+                    decision.item,
+                    decision.attempt,
+                    decision.decision,
+                    decision.actor,
+                    decision.at,
+                    decision.note,
+                ),
+            )
+            cur.execute(self._sql(INSERT_AUDIT), _audit_values(audit))
+
+    def decisions(self, run_id: str) -> list[Decision]:
+        rows = self._all(
+            f"SELECT {DECISION_COLUMNS} FROM runbook_decisions WHERE run_id = ? ORDER BY seq",
+            (run_id,),
+        )
+        return [Decision(*r) for r in rows]
+
     def audit(self, run_id: str) -> list[AuditEntry]:
         rows = self._all(
             f"SELECT {AUDIT_COLUMNS}, seq FROM runbook_audit WHERE run_id = ? ORDER BY seq",
@@ -428,8 +543,13 @@ class SqliteStore(SqlStore):
             with self._tx() as cur:
                 for statement in SQLITE_SCHEMA:
                     cur.execute(statement)
+                for table, column, kind in ADDED:  # a store made by an older govops
+                    cur.execute(f"PRAGMA table_info({table})")
+                    if column not in {r[1] for r in cur.fetchall()}:
+                        cur.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
                 cur.execute(
-                    "INSERT OR IGNORE INTO runbook_meta (key, value) VALUES ('schema', ?)",
+                    "INSERT INTO runbook_meta (key, value) VALUES ('schema', ?) "
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                     (str(SCHEMA_VERSION),),
                 )
         except (sqlite3.Error, OSError) as exc:
@@ -494,6 +614,10 @@ class PostgresStore(SqlStore):
 
     def _sql(self, statement: str) -> str:
         return statement.replace("?", "%s")
+
+    def _serialize_creates(self, cur: Any) -> None:
+        # READ COMMITTED would let two creates both see no active run: take turns.
+        cur.execute("SELECT pg_advisory_xact_lock(7243918)")
 
     @contextmanager
     def _tx(self) -> Iterator[Any]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -52,7 +52,10 @@ STEP_STATUSES = (
     "rolling_back",
     "rolled_back",
     "rollback_failed",
+    "uncertain",  # in flight when its engine died, and nothing can tell whether it took effect
+    "skipped",  # an operator decided an uncertain step is not to be run (`cutover decide`)
 )
+DECISIONS = ("done", "retry", "skip")
 # A run is `running` while an engine works on it (or until a crashed one is resumed).
 RUN_ACTIVE = ("running", "waiting")
 RUN_FINAL = ("completed", "completed_with_failures", "halted", "aborted")
@@ -62,6 +65,18 @@ PROVINCE_FAILED = ("failed", "rolling_back", "rolled_back", "rollback_failed")
 
 class StateError(GovopsError):
     """The state store is unreachable or inconsistent."""
+
+
+class LeaseLost(StateError):
+    """A write was refused: another engine claimed the run since (its fence is newer)."""
+
+    exit_code = 4
+
+
+class RunBusy(GovopsError):
+    """Another engine holds the run, or an active run holds some of the provinces (exit 4)."""
+
+    exit_code = 4
 
 
 @dataclass
@@ -86,6 +101,8 @@ class RunRecord:
     heartbeat_at: float | None = None
     abort_requested_by: str | None = None
     abort_requested_at: float | None = None
+    fence: int = 0  # incremented at each claim: writes carrying an older one are refused
+    owner_actor: str | None = None  # the operator of the engine holding the lease
 
 
 @dataclass
@@ -105,6 +122,26 @@ class StepRow:
     started_at: float | None = None
     finished_at: float | None = None
     message: str = ""
+    # The action's process, recorded before it may have an effect (see executors/process.py):
+    # pid = process group id; pstart "<boot id>:<start ticks>" tells a reused pid apart.
+    pid: int | None = None
+    pstart: str = ""
+    host: str = ""
+
+
+@dataclass(frozen=True)
+class Decision:
+    """An operator's word on an uncertain step (`govops cutover decide`), for one attempt."""
+
+    run_id: str
+    province: str
+    step_id: str
+    item: str
+    attempt: int
+    decision: str  # done, retry, skip
+    actor: str
+    at: float
+    note: str = ""
 
 
 @dataclass
@@ -173,9 +210,16 @@ class Store(ABC):
     # -- runs --------------------------------------------------------------------------------
     @abstractmethod
     def create_run(
-        self, run: RunRecord, provinces: Sequence[ProvinceRow], audit: AuditEntry
-    ) -> None:
-        """Create the run, its provinces and the first audit entry atomically."""
+        self,
+        run: RunRecord,
+        provinces: Sequence[ProvinceRow],
+        audit: AuditEntry,
+        *,
+        live: Callable[[RunRecord], bool] | None = None,
+    ) -> int:
+        """Create the run, its provinces and the first audit entry atomically, and claim it for
+        `run.owner` (return the fence). With `live`: in the same transaction, refuse
+        (RunBusy) if an active run whose engine is `live` holds one of the provinces."""
 
     @abstractmethod
     def find_run(self, run_id: str) -> RunRecord | None: ...
@@ -185,22 +229,26 @@ class Store(ABC):
         """Most recent first."""
 
     @abstractmethod
-    def claim(self, run_id: str, owner: str, now: float, stale_before: float) -> bool:
-        """Become the engine of the run unless a live one (heartbeat after `stale_before`) is."""
+    def claim(
+        self, run_id: str, owner: str, now: float, stale_before: float, actor: str = ""
+    ) -> int | None:
+        """Become the engine of the run unless a live one (heartbeat after `stale_before`) is;
+        return the new fence (one more than any before), None if refused."""
 
     @abstractmethod
-    def heartbeat(self, run_id: str, owner: str, now: float) -> Control: ...
+    def heartbeat(self, run_id: str, owner: str, fence: int, now: float) -> Control: ...
 
     @abstractmethod
-    def release(self, run_id: str, owner: str) -> None: ...
+    def release(self, run_id: str, owner: str, fence: int) -> None: ...
 
     @abstractmethod
     def request_abort(self, run_id: str, audit: AuditEntry) -> None: ...
 
     # -- rows ----------------------------------------------------------------------------------
     @abstractmethod
-    def commit(self, batch: Batch, run_id: str) -> None:
-        """Write the batch in one transaction: it is all durable when this returns."""
+    def commit(self, batch: Batch, run_id: str, fence: int | None = None) -> None:
+        """Write the batch in one transaction: it is all durable when this returns. With a
+        fence: refused (LeaseLost, nothing written) unless it is still the run's fence."""
 
     @abstractmethod
     def steps(self, run_id: str) -> list[StepRow]: ...
@@ -214,6 +262,12 @@ class Store(ABC):
 
     @abstractmethod
     def approvals(self, run_id: str, step_id: str | None = None) -> list[Approval]: ...
+
+    @abstractmethod
+    def add_decision(self, decision: Decision, audit: AuditEntry) -> None: ...
+
+    @abstractmethod
+    def decisions(self, run_id: str) -> list[Decision]: ...
 
     @abstractmethod
     def audit(self, run_id: str) -> list[AuditEntry]: ...

@@ -18,7 +18,10 @@ from govops.runbook.sqlstore import PostgresStore, SqliteStore
 from govops.runbook.state import (
     AuditEntry,
     Batch,
+    Decision,
+    LeaseLost,
     ProvinceRow,
+    RunBusy,
     RunRecord,
     StateError,
     StepRow,
@@ -109,17 +112,83 @@ def test_round_trip(store: Store) -> None:
 def test_lease_and_abort(store: Store) -> None:
     store.create_run(_run(), [], _audit("r1", "run.create"))
     now = time.time()
-    assert store.claim("r1", "a:1", now, now - 15)
-    assert not store.claim("r1", "b:2", now, now - 15)  # a is alive
-    assert store.claim("r1", "a:1", now, now - 15)  # its own again
-    assert store.heartbeat("r1", "a:1", now).owner
-    assert not store.heartbeat("r1", "a:1", now).abort_requested
+    fence_a = store.claim("r1", "a:1", now, now - 15, "Lan")
+    assert fence_a == 1
+    assert store.claim("r1", "b:2", now, now - 15) is None  # a is alive
+    assert store.run("r1").owner_actor == "Lan"
+    fence_a = store.claim("r1", "a:1", now, now - 15)  # its own again: a new fence
+    assert fence_a == 2
+    assert store.heartbeat("r1", "a:1", fence_a, now).owner
+    assert not store.heartbeat("r1", "a:1", fence_a, now).abort_requested
     store.request_abort("r1", _audit("r1", "run.abort"))
-    assert store.heartbeat("r1", "a:1", now).abort_requested
-    assert store.claim("r1", "b:2", now + 100, now + 50)  # a went silent: b takes over
-    assert not store.heartbeat("r1", "a:1", now).owner
-    store.release("r1", "b:2")
+    assert store.heartbeat("r1", "a:1", fence_a, now).abort_requested
+    fence_b = store.claim("r1", "b:2", now + 100, now + 50)  # a went silent: b takes over
+    assert fence_b == 3
+    assert not store.heartbeat("r1", "a:1", fence_a, now).owner
+    store.release("r1", "a:1", fence_a)  # a stale engine cannot release b's lease
+    assert store.run("r1").owner == "b:2"
+    store.release("r1", "b:2", fence_b)
     assert store.run("r1").owner is None
+
+
+def test_writes_with_a_stale_fence_are_refused_whole(store: Store) -> None:
+    """The fence check is in the write's own transaction: nothing of a refused batch lands,
+    and a write with the current fence still does."""
+    store.create_run(_run(), [ProvinceRow("r1", "hue", 0)], _audit("r1", "run.create"))
+    now = time.time()
+    old = store.claim("r1", "a:1", now, now - 15)
+    assert old is not None
+    row = StepRow("r1", "hue", "a", "", "one", "running", 1, 0, "r1/hue/a", now, pid=42)
+    store.commit(Batch(steps=[row]), "r1", old)
+    new = store.claim("r1", "b:2", now + 100, now + 50)
+    assert new == old + 1
+    with pytest.raises(LeaseLost, match="fence 1 is stale"):
+        store.commit(
+            Batch(
+                steps=[StepRow("r1", "hue", "a", "", "one", "done", 1, 0, "r1/hue/a", now)],
+                provinces=[ProvinceRow("r1", "hue", 0, "done")],
+                audit=[_audit("r1", "province.done", province="hue")],
+                run_status="completed",
+            ),
+            "r1",
+            old,
+        )
+    assert [s.status for s in store.steps("r1")] == ["running"]
+    assert store.steps("r1")[0].pid == 42
+    assert [p.status for p in store.provinces("r1")] == ["pending"]
+    assert [e.action for e in store.audit("r1")] == ["run.create"]
+    assert store.run("r1").status == "running"
+    store.commit(Batch(provinces=[ProvinceRow("r1", "hue", 0, "running")]), "r1", new)
+    assert [p.status for p in store.provinces("r1")] == ["running"]
+
+
+def test_a_second_run_on_busy_provinces_is_refused(store: Store) -> None:
+    """create_run checks for live runs holding the provinces in its own transaction."""
+    first = _run("r1")
+    first.owner, first.heartbeat_at, first.owner_actor = "host:1", time.time(), "Lan"
+    store.create_run(first, [], _audit("r1", "run.create"), live=lambda r: True)
+    assert store.run("r1").fence == 1
+    second = _run("r2")
+    second.provinces = ["da_nang", "hue"]
+    with pytest.raises(RunBusy, match="hue already in active run r1 .*operator Lan"):
+        store.create_run(second, [], _audit("r2", "run.create"), live=lambda r: True)
+    assert store.find_run("r2") is None
+    store.create_run(second, [], _audit("r2", "run.create"), live=lambda r: False)  # r1 dead
+    third = _run("r3")
+    third.provinces = ["can_tho"]  # other provinces: allowed
+    store.create_run(third, [], _audit("r3", "run.create"), live=lambda r: True)
+
+
+def test_decisions_are_append_only(store: Store) -> None:
+    store.create_run(_run(), [], _audit("r1", "run.create"))
+    decision = Decision("r1", "hue", "a", "", 2, "retry", "Lan", 5.0, "checked by hand")
+    store.add_decision(decision, _audit("r1", "step.decide", province="hue", step_id="a"))
+    assert store.decisions("r1") == [decision]
+    if isinstance(store, SqliteStore):
+        conn = sqlite3.connect(store.path)
+        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+            conn.execute("DELETE FROM runbook_decisions")
+        conn.close()
 
 
 def test_approvals(store: Store) -> None:

@@ -3,6 +3,8 @@ rollback, foreach communes, retries, preconditions, approvals, abort, resume."""
 
 from __future__ import annotations
 
+import socket
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -317,6 +319,8 @@ def test_abort_from_another_process_stops_new_steps(tmp_path: Path, store: Store
 def test_abort_without_an_engine_marks_the_run(tmp_path: Path, store: Store) -> None:
     doc = runbook_doc([("one", [step("a")])])
     run, _ = start(store, write_runbook(tmp_path / "rb.yml", doc), small_environment(("hue",)))
+    assert run.owner is not None
+    store.release(run.id, run.owner, run.fence)  # as if the process that created it had died
     assert "marked aborted" in runs.abort(store, run.id, "chair")
     assert store.run(run.id).status == "aborted"
 
@@ -340,13 +344,19 @@ def test_resume_reconciles_a_step_left_running(tmp_path: Path, store: Store) -> 
     )
     env = small_environment(("hue",))
     run, _ = start(store, write_runbook(tmp_path / "rb.yml", doc), env)
-    # As a crash would leave it: both steps started (key recorded); only a's action ran.
+    # As a crash would leave it: both steps started (key recorded); a's action ran (its
+    # process recorded, since ended), b's never started (no process recorded).
     key_a, key_b = f"{run.id}/hue/a", f"{run.id}/hue/b"
     log.write_text(key_a + "\n")
+    ended = subprocess.Popen(["true"])
+    ended.wait()
     store.commit(
         Batch(
             steps=[
-                StepRow(run.id, "hue", "a", "", "one", "running", 1, 0, key_a, time.time()),
+                StepRow(
+                    run.id, "hue", "a", "", "one", "running", 1, 0, key_a, time.time(),
+                    pid=ended.pid, pstart="boot:1", host=socket.gethostname(),
+                ),  # fmt: skip
                 StepRow(run.id, "hue", "b", "", "one", "running", 1, 0, key_b, time.time()),
             ]
         ),
@@ -355,7 +365,7 @@ def test_resume_reconciles_a_step_left_running(tmp_path: Path, store: Store) -> 
     assert resume(store, run.id, env).execute(resumed=True) == "completed"
     assert _lines(log) == [key_a, key_b]  # a not run again; b run once
     reconciled = {e.step_id: e.result for e in store.audit(run.id) if e.action == "step.reconcile"}
-    assert reconciled == {"a": "done", "b": "not done"}
+    assert reconciled == {"a": "done", "b": "not started"}
 
 
 def test_interrupt_leaves_the_run_resumable(tmp_path: Path, store: Store) -> None:
@@ -376,6 +386,6 @@ def test_a_live_engine_keeps_its_lease(tmp_path: Path, store: Store) -> None:
     doc = runbook_doc([("one", [step("a")])])
     env = small_environment(("hue",))
     run, engine = start(store, write_runbook(tmp_path / "rb.yml", doc), env)
-    assert store.claim(run.id, "elsewhere:1", time.time(), time.time() - 60)
-    with pytest.raises(GovopsError, match="is being run by elsewhere:1"):
+    assert store.claim(run.id, "elsewhere:1", time.time(), time.time() + 1, "Thu")
+    with pytest.raises(GovopsError, match=r"being run by Thu \(engine elsewhere:1"):
         engine.execute()

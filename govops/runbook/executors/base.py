@@ -29,8 +29,9 @@ class WaitingForApproval(Exception):
 
 
 class Interrupted(Exception):
-    """A wait was cut short by an abort or an interrupt: the step neither passed nor failed;
-    it stays `running` and is reconciled (verified or run again) on resume."""
+    """A wait was cut short by an abort or an interrupt (or an action ended at the end of an
+    interrupt's grace period): the step neither passed nor failed; it stays `running` and is
+    settled on resume (verified, run again, or marked uncertain)."""
 
 
 class Args(BaseModel):
@@ -91,6 +92,11 @@ class ExecContext:
     approvals: Callable[[], list[Approval]] = lambda: []
     notify: Callable[[str], None] = lambda message: None
     started: float = field(default_factory=time.monotonic)
+    # A subprocess action's pid and start time, recorded durably before it may act; raises
+    # (the lease lost) to stop it from ever running.
+    on_spawn: Callable[[Any], None] = lambda spawned: None
+    # After an interrupt: the monotonic time by which a running action must have ended.
+    grace: Callable[[], float | None] = lambda: None
 
     def remaining(self) -> float:
         return max(0.0, self.timeout - (time.monotonic() - self.started))
