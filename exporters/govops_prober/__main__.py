@@ -1,6 +1,7 @@
 """Run the domain prober.
 
-On the monitoring host (stdlib + prometheus_client): `python3 -m govops_prober --config FILE`.
+On the monitoring host (stdlib, aiohttp and prometheus_client from Debian):
+`python3 -m govops_prober --config FILE`.
 In a govops checkout (config from the registry): `python -m exporters.govops_prober --env lab`.
 """
 

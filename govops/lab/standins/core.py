@@ -1,4 +1,8 @@
-"""Shared pieces of the stand-ins: errors, validation, time, ids, structured logs, Service base."""
+"""The stand-ins' base: errors, validation, time, ids, structured logs.
+
+It imports nothing of the stand-ins: configuration, stores, the HTTP shell and the kinds all
+build on it, never the other way round.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +13,7 @@ import sys
 import threading
 import time
 from datetime import UTC, datetime
-from typing import IO, TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from .app import App
-    from .config import Config
-    from .db import Database
-    from .web import Client, Router
+from typing import IO, Any
 
 NOTICE = "STAND-IN, not the vendor system"
 TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # fixed width: text order is time order
@@ -111,39 +109,3 @@ class Logger:
             stream = self.stream or sys.stdout
             stream.write(line + "\n")
             stream.flush()
-
-
-class Service:
-    """One kind of stand-in: its tables, its routes, optional background work."""
-
-    schema: tuple[str, ...] = ()
-
-    def __init__(self, app: App) -> None:
-        self.app = app
-
-    @property
-    def cfg(self) -> Config:
-        return self.app.config
-
-    @property
-    def db(self) -> Database:
-        return self.app.db
-
-    @property
-    def client(self) -> Client:
-        return self.app.client
-
-    def counterpart(self, name: str) -> str:
-        url = self.cfg.counterparts.get(name)
-        if not url:
-            raise HTTPError(503, "counterpart_not_configured", f"counterparts.{name} is not set")
-        return url.rstrip("/")
-
-    def routes(self, router: Router) -> None:
-        raise NotImplementedError
-
-    def start(self) -> None:
-        """Background work, if any (called after the schema exists)."""
-
-    def stop(self) -> None:
-        """Stop background work."""

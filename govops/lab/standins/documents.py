@@ -7,8 +7,8 @@ import hashlib
 from dataclasses import asdict
 from typing import Any
 
-from .core import AGENCY_CODE, HTTPError, Service, need, new_id, now_iso, text
-from .web import Request, Router
+from .core import AGENCY_CODE, HTTPError, need, new_id, now_iso, text
+from .service import Request, Routes, Service
 
 
 class Documents(Service):
@@ -22,7 +22,7 @@ class Documents(Service):
         "CREATE TABLE IF NOT EXISTS inbox_cursor (agency TEXT PRIMARY KEY, since BIGINT NOT NULL)",
     )
 
-    def routes(self, r: Router) -> None:
+    def routes(self, r: Routes) -> None:
         r.add(
             "GET",
             "/api/agencies",

@@ -6,8 +6,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from .core import HTTPError, Service, UpstreamUnavailable, now_iso
-from .web import Request, Response, Router
+from aiohttp import web
+
+from .core import HTTPError, UpstreamUnavailable, now_iso
+from .service import Request, Routes, Service
 
 FORWARDED_REQUEST = ("content-type", "accept", "authorization")
 FORWARDED_RESPONSE = ("Content-Type", "Location", "WWW-Authenticate", "Cache-Control")
@@ -29,7 +31,7 @@ class Lgsp(Service):
             if name not in ("lgsp", own)
         }
 
-    def routes(self, r: Router) -> None:
+    def routes(self, r: Routes) -> None:
         r.add(
             "GET",
             "/api/routes",
@@ -39,9 +41,9 @@ class Lgsp(Service):
             ),
         )
         r.add("GET", "/api/calls", self.calls)
-        r.add("GET|POST|PUT", "/gw/{route}/{path:rest}", self.relay)
+        r.add("GET|POST|PUT", "/gw/{route}/{path:.+}", self.relay)
 
-    def relay(self, req: Request) -> Response:
+    def relay(self, req: Request) -> web.Response:
         route, path = req.params["route"], req.params["path"]
         target = self.table.get(route)
         if target is None:
@@ -75,7 +77,9 @@ class Lgsp(Service):
                     ),
                 )
         out = {k: v for k in FORWARDED_RESPONSE if (v := answer.headers.get(k))}
-        return Response(answer.status, answer.body, {**out, "X-LGSP-Route": route})
+        return web.Response(
+            status=answer.status, body=answer.body, headers={**out, "X-LGSP-Route": route}
+        )
 
     def calls(self, req: Request) -> tuple[int, Any]:
         with self.db.tx() as tx:

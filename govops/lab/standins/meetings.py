@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .core import HTTPError, Service, need, new_id, now_iso, text
-from .web import Request, Router
+from .core import HTTPError, need, new_id, now_iso, text
+from .service import Request, Routes, Service
 
 SCOPES = ("province", "national")
 
@@ -19,7 +19,7 @@ class Meetings(Service):
             joined_at TEXT NOT NULL, UNIQUE (meeting_id, commune_code))""",
     )
 
-    def routes(self, r: Router) -> None:
+    def routes(self, r: Routes) -> None:
         r.add("POST", "/api/meetings", self.create)
         r.add("GET", "/api/meetings/{id}", self.meeting)
         r.add("POST", "/api/meetings/{id}/join", self.join)
@@ -73,7 +73,7 @@ class Meetings(Service):
             raise HTTPError(
                 422, "unknown_commune", f"{commune} is not a commune of {self.cfg.province}"
             )
-        if self.app.faults.refuses(commune):
+        if self.faults.refuses(commune):
             raise HTTPError(422, "commune_refused", f"fault injected: {commune} refused")
         bridge = f"{self.cfg.province}-meetings/{meeting['id']}/{commune}"
         with self.db.tx() as tx:

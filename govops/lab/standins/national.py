@@ -8,8 +8,8 @@ import json
 import re
 from typing import Any
 
-from .core import AGENCY_CODE, HTTPError, Service, need, new_id, now_iso, text
-from .web import Request, Router
+from .core import AGENCY_CODE, HTTPError, need, new_id, now_iso, text
+from .service import Request, Routes, Service
 
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 MESSAGE_COLUMNS = "id, from_agency, to_agency, subject, body_sha256, created_at, acked_at"
@@ -34,7 +34,7 @@ class DocAxis(Service):
         "CREATE INDEX IF NOT EXISTS axis_messages_to ON axis_messages (to_agency, id)",
     )
 
-    def routes(self, r: Router) -> None:
+    def routes(self, r: Routes) -> None:
         r.add("PUT", "/api/agencies/{code}", self.register)
         r.add("GET", "/api/agencies/{code}", self.agency)
         r.add("GET", "/api/agencies", self.agencies)
@@ -158,7 +158,7 @@ class Ndxp(Service):
             sha256 TEXT NOT NULL, bytes INTEGER NOT NULL, received_at TEXT NOT NULL)""",
     )
 
-    def routes(self, r: Router) -> None:
+    def routes(self, r: Routes) -> None:
         r.add("GET", "/api/ping", lambda req: (200, {"pong": True, "at": now_iso()}))
         r.add("POST", "/api/exchange/{dataset}", self.exchange)
 
@@ -190,7 +190,7 @@ class NationalReporting(Service):
             source_id TEXT, received_at TEXT NOT NULL)""",
     )
 
-    def routes(self, r: Router) -> None:
+    def routes(self, r: Routes) -> None:
         r.add("POST", "/api/reports", self.receive)
         r.add("GET", "/api/reports", self.reports)
 

@@ -11,11 +11,12 @@ import time
 import urllib.parse
 from typing import Any
 
+from aiohttp import web
+
 from .core import (
     AGENCY_CODE,
     COMMUNE_CODE,
     HTTPError,
-    Service,
     UpstreamUnavailable,
     need,
     new_id,
@@ -23,8 +24,8 @@ from .core import (
     province_param,
     text,
 )
+from .service import Request, Routes, Service, json_response, redirect
 from .tokens import TokenError, sign, verify
-from .web import Request, Response, Router, json_response, redirect
 
 CODE_TTL = 120
 TOKEN_TTL = 300
@@ -73,7 +74,7 @@ class Portal(Service):
         assert row is not None
         self.key = bytes.fromhex(row["value"])
 
-    def routes(self, r: Router) -> None:
+    def routes(self, r: Routes) -> None:
         p = "/api/provinces/{province}"
         r.add("GET", "/sso/authorize", self.authorize)
         r.add("POST", "/sso/token", self.token)
@@ -94,7 +95,7 @@ class Portal(Service):
         r.add("GET", f"{p}/agency-codes", self.agencies)
 
     # -- single sign-on ---------------------------------------------------------------
-    def authorize(self, req: Request) -> Response:
+    def authorize(self, req: Request) -> web.Response:
         q = req.query
         client = next((c for c in self.cfg.sso_clients if c.client_id == q.get("client_id")), None)
         if client is None:
@@ -116,7 +117,7 @@ class Portal(Service):
         query = urllib.parse.urlencode({"code": code, "state": q["state"]})
         return redirect(f"{uri}{'&' if '?' in uri else '?'}{query}")
 
-    def token(self, req: Request) -> Response:
+    def token(self, req: Request) -> web.Response:
         form = req.form()
         client_id, secret = form.get("client_id", ""), form.get("client_secret", "")
         auth = req.header("authorization") or ""
@@ -167,7 +168,7 @@ class Portal(Service):
             {"Cache-Control": "no-store"},
         )
 
-    def userinfo(self, req: Request) -> Response:
+    def userinfo(self, req: Request) -> web.Response:
         auth = req.header("authorization") or ""
         try:
             if not auth.startswith("Bearer "):

@@ -11,8 +11,10 @@ import urllib.parse
 from dataclasses import asdict
 from typing import Any
 
-from .core import HTTPError, Service, UpstreamUnavailable, need, new_id, now_iso, parse_iso, text
-from .web import Request, Response, Router, redirect
+from aiohttp import web
+
+from .core import HTTPError, UpstreamUnavailable, need, new_id, now_iso, parse_iso, text
+from .service import Env, Request, Routes, Service, redirect
 
 BATCH = 500
 MAX_BATCHES = 50
@@ -41,13 +43,13 @@ class Procedures(Service):
             processed INTEGER NOT NULL)""",
     )
 
-    def __init__(self, app: Any) -> None:
-        super().__init__(app)
+    def __init__(self, env: Env) -> None:
+        super().__init__(env)
         self.sync_lock = threading.Lock()
         self.stopping = threading.Event()
         self.worker: threading.Thread | None = None
 
-    def routes(self, r: Router) -> None:
+    def routes(self, r: Routes) -> None:
         r.add("GET", "/api/communes", self.communes)
         r.add("POST", "/api/dossiers", self.submit)
         r.add("GET", "/api/dossiers/coverage", self.coverage)
@@ -76,7 +78,7 @@ class Procedures(Service):
             try:
                 self.sync()
             except Exception as exc:  # logged and retried at the next tick
-                self.app.log("sync_failed", level="warning", error=str(exc))
+                self.log("sync_failed", level="warning", error=str(exc))
 
     # -- dossiers ---------------------------------------------------------------------------
     def communes(self, req: Request) -> tuple[int, Any]:
@@ -98,7 +100,7 @@ class Procedures(Service):
             raise HTTPError(
                 422, "unknown_commune", f"{commune} is not a commune of {self.cfg.province}"
             )
-        if self.app.faults.refuses(commune):
+        if self.faults.refuses(commune):
             raise HTTPError(422, "commune_refused", f"fault injected: {commune} refused")
         now = now_iso()
         dossier = {
@@ -181,7 +183,7 @@ class Procedures(Service):
                 self._record_sync(error=str(exc))
                 raise
             self._record_sync(error=None)
-        self.app.log("synced", pushed=pushed)
+        self.log("synced", pushed=pushed)
         return {"pushed": pushed, **self.sync_status()}
 
     def _record_sync(self, error: str | None) -> None:
@@ -218,7 +220,7 @@ class Procedures(Service):
         proto = req.header("x-forwarded-proto") or "http"
         return f"{proto}://{req.header('host') or self.cfg.host}/sso/callback"
 
-    def sso_login(self, req: Request) -> Response:
+    def sso_login(self, req: Request) -> web.Response:
         sso = self.cfg.sso
         assert sso is not None
         state, uri = secrets.token_urlsafe(16), self._redirect_uri(req)
@@ -277,7 +279,7 @@ class Procedures(Service):
         user = info.json()
         if info.status != 200 or not isinstance(user, dict):
             raise HTTPError(502, "sso_userinfo_failed", f"userinfo answered {info.status}")
-        self.app.log("sso_login")
+        self.log("sso_login")
         return 200, {"authenticated": True, "subject": user.get("sub"), "name": user.get("name")}
 
     # -- payment ------------------------------------------------------------------------------

@@ -6,8 +6,8 @@ import json
 import re
 from typing import Any
 
-from .core import HTTPError, Service, need, new_id, now_iso
-from .web import Request, Router
+from .core import HTTPError, need, new_id, now_iso
+from .service import Request, Routes, Service
 
 PERIOD = re.compile(r"^[0-9]{4}(-(0[1-9]|1[0-2])(-[0-3][0-9])?|-Q[1-4])?$")
 
@@ -31,7 +31,7 @@ class Reporting(Service):
             created_at TEXT NOT NULL, forwarded_at TEXT)""",
     )
 
-    def routes(self, r: Router) -> None:
+    def routes(self, r: Routes) -> None:
         r.add("POST", "/api/reports", self.submit)
         r.add("GET", "/api/reports", self.reports)
 
