@@ -63,6 +63,24 @@ def provinces_arg(value: str) -> list[str]:
     return [p.strip() for p in value.split(",") if p.strip()]
 
 
+def slowest(run: Run, top: int = 15) -> Table:
+    """The tasks (and roles) that took longest, summed over hosts (ansible-runner's events)."""
+    table = Table(title=f"{run.name} ({run.config}): slowest of {len(run.result.task_seconds)}")
+    for column in ("task", "host-seconds", "share"):
+        table.add_column(column, justify="left" if column == "task" else "right")
+    total = sum(run.result.task_seconds.values()) or 1.0
+    roles: dict[str, float] = {}
+    for task, seconds in run.result.task_seconds.items():
+        role = task.split(" : ", 1)[0] if " : " in task else "(playbook)"
+        roles[role] = roles.get(role, 0.0) + seconds
+    ranked = sorted(run.result.task_seconds.items(), key=lambda kv: -kv[1])[:top]
+    for task, seconds in ranked:
+        table.add_row(task, f"{seconds:.1f}", f"{seconds / total:.0%}")
+    for role, seconds in sorted(roles.items(), key=lambda kv: -kv[1])[:5]:
+        table.add_row(f"[bold]role {role}[/]", f"{seconds:.1f}", f"{seconds / total:.0%}")
+    return table
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -144,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
             str(len(run.result.failed_hosts)),
         )
     console.print(table)
+    for run in runs[:2]:  # where the first and the steady-state run spend their time
+        console.print(slowest(run))
     by_name = {(r.name, r.config): r.result for r in runs}
     tuned = by_name.get(("2. second converge", "tuned ansible.cfg"))
     plain = by_name.get(("3. second converge", "Ansible defaults"))

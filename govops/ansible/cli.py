@@ -1,7 +1,7 @@
 """`govops converge`: configure an environment's hosts with the playbooks (Ansible).
 
 Exit codes: 0 every host converged, 1 a host failed or was unreachable (or the lab is not up),
-2 bad input (unknown environment, playbook or limit).
+2 bad input (unknown environment, playbook or limit), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -97,7 +97,12 @@ def converge_cmd(
         extra_args=tuple(a for a in ansible_args if a != "--"),
         inventories=inventories,
     )
-    result = converge(repo_root(), request, echo=None if quiet else click.echo)
+    result = converge(
+        repo_root(),
+        request,
+        echo=None if quiet else click.echo,
+        prompt=_ask if sys.stdin.isatty() else None,
+    )
     if quiet and result.recap:
         out.print("PLAY RECAP")
         for line in format_recap(result.recap):
@@ -110,3 +115,8 @@ def converge_cmd(
         err.print(f"[red]ansible-playbook exited {result.returncode} before any recap[/]")
     if not result.ok:
         sys.exit(1)
+
+
+def _ask(kind: str) -> str:
+    """--ask-vault-pass and the like: asked here, handed to Ansible's prompt, never stored."""
+    return str(click.prompt(f"{kind.upper()} password", hide_input=True, err=True))

@@ -1,13 +1,15 @@
 """`govops converge`: run the playbooks against an environment's rendered inventory.
 
-The same `ansible-playbook` run an operator would type by hand, with three additions:
+The same `ansible-playbook` run an operator would type by hand, run through ansible-runner
+(govops/ansible/playbook.py), with three additions:
 
 - a lab environment (one whose inventory has a rendered `topology.yml`) is limited to the
   hosts the lab has running, from `<cache>/lab/<env>/hosts.limit` (written by `govops lab`);
   a `--limit` pattern is intersected with them;
-- the PLAY RECAP is parsed into per-host counts, so callers (the CLI, tests, benchmarks) can
-  tell "changed nothing" from "changed something" without reading Ansible's output;
-- Ansible's failures become one exit code (1), bad input another (2), as elsewhere in govops.
+- per-host counts (Ansible's stats), per-task time and the tasks that changed come from
+  ansible-runner's events, so callers (the CLI, tests, benchmarks) can tell "changed nothing"
+  from "changed something" without reading Ansible's output;
+- Ansible's failures become one exit code (1), bad input another (2), an interrupted run 130.
 """
 
 from __future__ import annotations
@@ -17,24 +19,25 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from govops.ansible.playbook import HostRecap, asked_passwords, run_playbook
 from govops.errors import GovopsError
 from govops.lab.paths import LabPaths
 
+__all__ = ["HostRecap"]  # part of ConvergeResult's interface; it lives with the runner
+
 PLAYBOOKS_DIR = "playbooks"
 DEFAULT_PLAYBOOK = "site.yml"
-RECAP_LINE = re.compile(
-    r"^(?P<host>\S+)\s*:\s*ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+"
-    r"unreachable=(?P<unreachable>\d+)\s+failed=(?P<failed>\d+)"
-    r"(?:\s+skipped=(?P<skipped>\d+))?(?:\s+rescued=(?P<rescued>\d+))?"
-    r"(?:\s+ignored=(?P<ignored>\d+))?\s*$"
-)
-ANSI = re.compile(r"\x1b\[[0-9;]*m")
 ENV_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,30}$")
+# What to pass instead of --ask-*-pass where nobody can answer a prompt.
+PASSWORD_FILES = {
+    "vault": "--vault-password-file",
+    "become": "--become-password-file",
+    "ssh": "--connection-password-file",
+}
 
 
 class ConvergeInputError(GovopsError):
@@ -51,18 +54,10 @@ class AnsibleFailed(GovopsError):
     """ansible-playbook reported failed or unreachable hosts, or did not run (exit code 1)."""
 
 
-@dataclass(frozen=True)
-class HostRecap:
-    """One PLAY RECAP line."""
+class ConvergeInterrupted(GovopsError):
+    """Ctrl-C or SIGTERM: ansible-playbook was stopped (exit code 130, as a shell says)."""
 
-    host: str
-    ok: int
-    changed: int
-    unreachable: int
-    failed: int
-    skipped: int = 0
-    rescued: int = 0
-    ignored: int = 0
+    exit_code = 130
 
 
 @dataclass(frozen=True)
@@ -87,6 +82,9 @@ class ConvergeResult:
     recap: dict[str, HostRecap] = field(default_factory=dict)
     seconds: float = 0.0
     limited_to: list[str] | None = None
+    # Seconds per task ("role : task") summed over hosts, and each host's changed tasks.
+    task_seconds: dict[str, float] = field(default_factory=dict)
+    changes: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -105,30 +103,6 @@ class ConvergeResult:
     def totals(self) -> dict[str, int]:
         keys = ("ok", "changed", "unreachable", "failed", "skipped", "rescued", "ignored")
         return {k: sum(getattr(r, k) for r in self.recap.values()) for k in keys}
-
-
-def parse_recap(output: str) -> dict[str, HostRecap]:
-    """Per-host counts from the PLAY RECAP block(s) of ansible-playbook's output.
-
-    Several recaps (one per playbook run) accumulate: the last line of a host wins.
-    """
-    recap: dict[str, HostRecap] = {}
-    in_recap = False
-    for raw in output.splitlines():
-        line = ANSI.sub("", raw).rstrip()
-        if line.startswith("PLAY RECAP"):
-            in_recap = True
-            continue
-        if not in_recap:
-            continue
-        match = RECAP_LINE.match(line)
-        if match is None:
-            if line.strip():
-                in_recap = False
-            continue
-        counts = {k: int(v) for k, v in match.groupdict().items() if k != "host" and v}
-        recap[match["host"]] = HostRecap(host=match["host"], **counts)
-    return recap
 
 
 def is_lab_env(inventory: Path) -> bool:
@@ -256,40 +230,45 @@ class Converge:
             argv.append("--diff")
         return argv + list(self.request.extra_args)
 
-    def run(self, echo: Callable[[str], None] | None = None) -> ConvergeResult:
-        """Run ansible-playbook from the repository root, streaming its output to `echo`."""
+    def run(
+        self,
+        echo: Callable[[str], None] | None = None,
+        prompt: Callable[[str], str] | None = None,
+    ) -> ConvergeResult:
+        """Run ansible-playbook from the repository root, streaming its output to `echo`.
+
+        `prompt(kind)` answers --ask-vault-pass (kind "vault"), --ask-become-pass ("become")
+        and --ask-pass ("ssh") before the run starts; without it those flags are refused.
+        """
         lab = self.lab_limit()
         limit = lab[0] if lab else self.request.limit
         argv = self.command(limit)
         env = self.env()
+        # ansible-runner gives Ansible a pseudo-terminal, which Ansible would colour for:
+        # colour only when ours is a terminal too, as a plain ansible-playbook would.
         if echo is not None and sys.stdout.isatty():
             env.setdefault("ANSIBLE_FORCE_COLOR", "1")
-        started = time.monotonic()
-        lines: list[str] = []
-        try:
-            proc = subprocess.Popen(
-                argv,
-                cwd=self.root,
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-                bufsize=1,
+        else:
+            env.setdefault("ANSIBLE_NOCOLOR", "1")
+        asked = asked_passwords(self.request.extra_args)
+        if asked and prompt is None:
+            kind = asked[0]
+            raise ConvergeInputError(
+                f"the {kind} password cannot be asked for here (no terminal): "
+                f"pass `-- {PASSWORD_FILES[kind]} FILE` instead"
             )
-        except OSError as exc:
-            raise AnsibleFailed(f"cannot run {argv[0]}: {exc}") from exc
-        assert proc.stdout is not None
-        with proc:
-            for line in proc.stdout:
-                lines.append(line)
-                if echo is not None:
-                    echo(line.rstrip("\n"))
+        passwords = {kind: prompt(kind) for kind in asked} if prompt is not None else {}
+        done = run_playbook(argv, cwd=self.root, env=env, echo=echo, passwords=passwords)
+        if done.status == "canceled":
+            raise ConvergeInterrupted(f"interrupted: {Path(argv[0]).name} stopped")
         return ConvergeResult(
             command=argv,
-            returncode=proc.returncode,
-            recap=parse_recap("".join(lines)),
-            seconds=time.monotonic() - started,
+            returncode=done.returncode,
+            recap=done.recap,
+            seconds=done.seconds,
             limited_to=lab[1] if lab else None,
+            task_seconds=done.task_seconds,
+            changes=done.changes,
         )
 
 
@@ -300,9 +279,10 @@ def converge(
     echo: Callable[[str], None] | None = None,
     lab_paths: LabPaths | None = None,
     environ: Mapping[str, str] | None = None,
+    prompt: Callable[[str], str] | None = None,
 ) -> ConvergeResult:
     """Run the request; the result says what changed (see ConvergeResult.ok)."""
-    return Converge(root, request, lab_paths=lab_paths, environ=environ).run(echo)
+    return Converge(root, request, lab_paths=lab_paths, environ=environ).run(echo, prompt)
 
 
 def summary(result: ConvergeResult, env: str) -> str:

@@ -12,8 +12,6 @@ These run first among the lab proofs (file name order) and stop nothing.
 from __future__ import annotations
 
 import json
-import re
-from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -34,8 +32,6 @@ TCP_PROBE = (
     "s = socket.socket(); s.settimeout(3)\n"
     "print('open' if s.connect_ex((sys.argv[1], int(sys.argv[2]))) == 0 else 'closed')\n"
 )
-TASK_LINE = re.compile(r"^TASK \[(?P<task>.+?)\] \*+$")
-CHANGED_LINE = re.compile(r"^changed: \[(?P<host>[^\]]+?)(?: -> [^\]]+)?\]")
 
 
 @dataclass(frozen=True)
@@ -69,25 +65,13 @@ def converge_logged(lab: ConvergedLab, **kwargs: Any) -> tuple[ConvergeResult, l
     return lab.converge(echo=lines.append, **kwargs), lines
 
 
-def changed_tasks(lines: list[str]) -> dict[str, list[str]]:
-    """{host: [task, ...]} for every `changed:` line of an ansible-playbook output."""
-    changed: dict[str, list[str]] = defaultdict(list)
-    task = "?"
-    for line in lines:
-        if match := TASK_LINE.match(line):
-            task = match["task"]
-        elif match := CHANGED_LINE.match(line):
-            changed[match["host"]].append(task)
-    return dict(changed)
-
-
 def assert_nothing_changed(result: ConvergeResult, lines: list[str], what: str) -> None:
     tail = "\n".join(lines[-40:])
     assert result.ok, f"{what}: failed on {result.failed_hosts}:\n{tail}"
     changed = {h: r.changed for h, r in result.recap.items() if r.changed}
     assert not changed, (
         f"{what} changed {changed} (recap changed=); tasks that changed: "
-        f"{json.dumps(changed_tasks(lines), indent=1, ensure_ascii=False)}"
+        f"{json.dumps(result.changes, indent=1, ensure_ascii=False)}"
     )
 
 
