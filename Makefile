@@ -33,10 +33,11 @@ render-check: venv ## Fail if rendered files drift from the estates
 	$(GOVOPS) render --env production --check
 	$(GOVOPS) render --env lab --check
 
-lint: venv ## ruff, mypy, yamllint, ansible-lint
+lint: venv ## ruff, mypy, import contracts, yamllint, ansible-lint
 	$(BIN)/ruff check govops infra exporters tests bench
 	$(BIN)/ruff format --check govops infra exporters tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/yamllint -s .
 	scripts/ansible-lint.sh
 
