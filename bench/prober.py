@@ -14,7 +14,10 @@ province, one for the national counterparts), the stand-ins in child processes (
 CPU is not counted as the prober's), the prober and blackbox_exporter as child processes. All
 are stopped by PID at the end.
 
-    .venv/bin/python bench/prober.py [--rounds 5] [--standin-procs 2]
+    .venv/bin/python bench/prober.py [--rounds 5] [--standin-procs 2] [--cpu-only]
+
+`--cpu-only` skips the sweep (the heavy part: 3,321 dossiers a round) and runs the comparison
+alone, for a shared machine.
 """
 
 from __future__ import annotations
@@ -168,7 +171,7 @@ def start_standins(
         if not line:
             raise SystemExit("a stand-in process failed to start")
     portal = f"http://127.0.0.1:{ports['national-portal']}"
-    endpoints = {
+    endpoints: dict[str, Any] = {
         "systems": {
             p: {s: f"http://127.0.0.1:{ports[f'{p}/{s}']}" for s in SYSTEMS} for p in provinces
         },
@@ -199,7 +202,7 @@ def _post(url: str) -> None:
 def fetch(url: str, timeout: float = 60) -> bytes:
     req = urllib.request.Request(url, headers={"X-Prometheus-Scrape-Timeout-Seconds": "30"})
     with urllib.request.urlopen(req, timeout=timeout) as resp:
-        return resp.read()
+        return bytes(resp.read())
 
 
 def concurrently(urls: list[str], workers: int) -> tuple[float, list[bytes]]:
@@ -244,6 +247,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=5, help="sweeps and CPU rounds")
     parser.add_argument("--standin-procs", type=int, default=2)
+    parser.add_argument(
+        "--cpu-only",
+        action="store_true",
+        help="skip the sweep: only the CPU-per-probe comparison with blackbox_exporter",
+    )
     parser.add_argument("--serve-standins", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_standins:
@@ -288,53 +296,53 @@ def main() -> None:
         wait_http(f"{base}/metrics", prober, "the prober")
 
         # -- 1. the sweep ---------------------------------------------------------------------
-        sweep_urls = [f"{base}/probe?target={p}&module=all" for p in provinces]
-        concurrently(sweep_urls, len(provinces))  # warm-up: pools, caches, first dossiers
-        walls, cpus, others = [], [], []
-        estate_pids = [c.pid for c in standins] + [pg.pid]
-        for _ in range(args.rounds):
-            rest = tree_cpu(estate_pids)
-            cpu, (wall, bodies) = measured(prober.pid, lambda: concurrently(sweep_urls, 34))
-            others.append(tree_cpu(estate_pids) - rest)
-            walls.append(wall)
-            cpus.append(cpu)
-        checks = [s for b in bodies for s in samples(b, "govops_probe_success")]
-        failed = [k for k, v in checks if v != 1]
-        tested = [
-            s for b in bodies for s in samples(b, "govops_commune_last_success_timestamp_seconds")
-        ]
-        attempted = sum(
-            v for b in bodies for _, v in samples(b, "govops_dossier_communes_attempted")
-        )
-        print(
-            f"sweep: {len(provinces)} provinces × 9 transactions ({len(checks)} checks) + "
-            f"{int(attempted)} of {communes} communes' dossiers per sweep; "
-            f"wall median {statistics.median(walls):.2f} s, best {min(walls):.2f} s, "
-            f"worst {max(walls):.2f} s over {args.rounds} sweeps (goal ≤ 2 s); "
-            f"prober CPU {statistics.median(cpus):.2f} s per sweep; "
-            f"{len(failed)} failed checks; {sum(1 for _, v in tested if v > 0)} communes "
-            "with a last success"
-        )  # fmt: skip
-        print(
-            f"  CPU per sweep: prober {statistics.median(cpus):.2f} s, stand-ins + PostgreSQL "
-            f"{statistics.median(others):.2f} s (2 cores: {2 * statistics.median(walls):.2f} "
-            "core-seconds of wall); load average before the run "
-            f"{os.getloadavg()[0]:.1f}"
-        )
-        slow: dict[str, list[float]] = {}
-        for b in bodies:
-            for labels, value in samples(b, "govops_probe_duration_seconds"):
-                check = labels.split('check="', 1)[1].split('"', 1)[0]
-                slow.setdefault(check, []).append(value)
-        print(
-            "  check durations, median / max over provinces: "
-            + ", ".join(
-                f"{c} {statistics.median(v):.2f}/{max(v):.2f} s"
-                for c, v in sorted(slow.items(), key=lambda kv: -max(kv[1]))
+        if not args.cpu_only:
+            sweep_urls = [f"{base}/probe?target={p}&module=all" for p in provinces]
+            concurrently(sweep_urls, len(provinces))  # warm-up: pools, caches, first dossiers
+            walls, cpus, others = [], [], []
+            estate_pids = [c.pid for c in standins] + [pg.pid]
+            for _ in range(args.rounds):
+                rest = tree_cpu(estate_pids)
+                cpu, (wall, bodies) = measured(prober.pid, lambda: concurrently(sweep_urls, 34))
+                others.append(tree_cpu(estate_pids) - rest)
+                walls.append(wall)
+                cpus.append(cpu)
+            checks = [s for b in bodies for s in samples(b, "govops_probe_success")]
+            failed = [k for k, v in checks if v != 1]
+            last = "govops_commune_last_success_timestamp_seconds"
+            tested = [s for b in bodies for s in samples(b, last)]
+            attempted = sum(
+                v for b in bodies for _, v in samples(b, "govops_dossier_communes_attempted")
             )
-        )
-        if failed:
-            print("  failed:", ", ".join(failed[:5]))
+            print(
+                f"sweep: {len(provinces)} provinces × 9 transactions ({len(checks)} checks) + "
+                f"{int(attempted)} of {communes} communes' dossiers per sweep; "
+                f"wall median {statistics.median(walls):.2f} s, best {min(walls):.2f} s, "
+                f"worst {max(walls):.2f} s over {args.rounds} sweeps (goal ≤ 2 s); "
+                f"prober CPU {statistics.median(cpus):.2f} s per sweep; "
+                f"{len(failed)} failed checks; {sum(1 for _, v in tested if v > 0)} communes "
+                "with a last success"
+            )  # fmt: skip
+            print(
+                f"  CPU per sweep: prober {statistics.median(cpus):.2f} s, stand-ins + PostgreSQL "
+                f"{statistics.median(others):.2f} s (2 cores: {2 * statistics.median(walls):.2f} "
+                "core-seconds of wall); load average before the run "
+                f"{os.getloadavg()[0]:.1f}"
+            )
+            slow: dict[str, list[float]] = {}
+            for b in bodies:
+                for labels, value in samples(b, "govops_probe_duration_seconds"):
+                    check = labels.split('check="', 1)[1].split('"', 1)[0]
+                    slow.setdefault(check, []).append(value)
+            print(
+                "  check durations, median / max over provinces: "
+                + ", ".join(
+                    f"{c} {statistics.median(v):.2f}/{max(v):.2f} s"
+                    for c, v in sorted(slow.items(), key=lambda kv: -max(kv[1]))
+                )
+            )
+            if failed:
+                print("  failed:", ", ".join(failed[:5]))
 
         # -- 2. CPU per probe, blackbox_exporter vs the prober, same 170 HTTP targets ---------
         group_vars = ROOT / "inventories/lab/group_vars/all/estate.yml"
