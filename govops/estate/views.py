@@ -28,6 +28,7 @@ ANYWHERE = IPv4Network("0.0.0.0/0")
 HTTPS = 443
 SSH = 22
 DB_PORT = 5432
+PROMETHEUS = 9090
 # file_sd job → the exporter port it scrapes (govops/render/prometheus.py writes them).
 SCRAPE_JOBS = ("node", "nginx", "postgres")
 
@@ -62,16 +63,8 @@ class View:
 
 
 def monitors_of(estate: Estate, zone: str | None) -> list[Host]:
-    """The Prometheus servers that scrape a target of `zone` (None: a target without a zone,
-    which every zone server scrapes): the zone's own monitor where the estate has one per
-    zone, else every monitoring host (a single server for the whole estate)."""
-    monitoring = [h for h in estate.hosts() if "monitoring" in h.groups]
-    per_zone = [h for h in monitoring if getattr(h, "zone", None)]
-    if not per_zone:
-        return monitoring
-    if zone is None:
-        return per_zone
-    return [h for h in per_zone if getattr(h, "zone", None) == zone]
+    """The Prometheus servers that scrape a target of `zone` (see Estate.monitors_of)."""
+    return estate.monitors_of(zone)
 
 
 def registry_view(estate: Estate, only: set[str] | None) -> View:
@@ -89,7 +82,7 @@ def registry_view(estate: Estate, only: set[str] | None) -> View:
             continue
         mine = [h for h in hosts if h.province == pe.codename]
         db = next((h for h in mine if "db" in h.tiers), None)
-        jump = next((h for h in mine if "bastion" in h.groups), None)
+        jump = next((h for h in mine if "bastions" in h.groups), None)
         for h in mine:
             if h.system is None:
                 continue
@@ -121,6 +114,24 @@ def registry_view(estate: Estate, only: set[str] | None) -> View:
                     view.flows.append(
                         Flow(_one(jump.ip), h.name, SSH, "tcp", "bastion → SSH", "registry")
                     )
+    national = [h for h in hosts if h.province is None]
+    bastion = next((h for h in national if "bastions" in h.groups), None)
+    for h in national:
+        if bastion is not None and h is not bastion:
+            view.flows.append(
+                Flow(_one(bastion.ip), h.name, SSH, "tcp", "bastion → SSH", "registry")
+            )
+        if "monitoring_zone" in h.groups:
+            for m in (m for m in national if "monitoring_national" in m.groups):
+                why = f"{m.name} federates {h.name}"
+                view.flows.append(Flow(_one(m.ip), h.name, PROMETHEUS, "tcp", why, "registry"))
+    operators = estate.cloud.operators if estate.cloud is not None else None
+    if operators is not None:
+        for h in hosts:
+            if "bastions" in h.groups:
+                view.flows.append(
+                    Flow(operators, h.name, SSH, "tcp", "operators → bastion", "registry")
+                )
     return view
 
 

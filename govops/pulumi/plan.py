@@ -38,8 +38,16 @@ from infra.estate.config import (
     role_of,
 )
 from infra.estate.platform import platform_outputs
+from infra.estate.rules import platform_flows, province_flows
 from infra.mocks import Registration
-from infra.policy.checks import StackContext, Violation, evaluate
+from infra.policy.checks import (
+    FLOW_POLICY,
+    SEC_GROUP_RULE,
+    StackContext,
+    Violation,
+    evaluate,
+    flow_table,
+)
 from infra.runner import StackRun, fast_mocks, run_stack
 
 STACKS_DIR = "infra/stacks"
@@ -251,6 +259,7 @@ def summarize(stack: StackFile, run: StackRun) -> StackPlan:
     violations = [
         v for r in run.registrations if r.custom for v in evaluate(r.type, r.name, r.inputs, ctx)
     ]
+    violations += flow_violations(stack, run.registrations)
     return StackPlan(
         stack=stack.stack,
         file=stack.rel,
@@ -261,6 +270,19 @@ def summarize(stack: StackFile, run: StackRun) -> StackPlan:
         violations=violations,
         outputs=run.outputs,
     )
+
+
+def flow_violations(stack: StackFile, registrations: list[Registration]) -> list[Violation]:
+    """The policy pack's flow-table rule (infra/policy/checks.py) on the stack's rules."""
+    if stack.province is not None:
+        table = province_flows(stack.province)
+    else:
+        table = platform_flows(parse_platform(stack.config, stack.rel).national)
+    rules = {r.name: r.inputs for r in registrations if r.type == SEC_GROUP_RULE}
+    return [
+        Violation(FLOW_POLICY, name, SEC_GROUP_RULE, message)
+        for name, message in flow_table(rules, table)
+    ]
 
 
 def _system_of(r: Registration, by_urn: Mapping[str, Registration], label: str, role: str) -> str:

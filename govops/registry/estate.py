@@ -34,6 +34,10 @@ TIER_SUBNETS = ("public", "app", "data", "mgmt")
 # (router, DHCP, load balancer VIPs); each system gets a block of eight for its replicas.
 HOST_OFFSET = 10
 SYSTEM_BLOCK = 8
+# The national range is cut in 2**4 slices: the first for the national hosts, one per zone
+# for its monitoring host (at most 15 zones).
+ZONE_SLICE_BITS = 4
+BASTION_OFFSET = 20  # the national bastion, after the national hosts
 
 
 class _Model(BaseModel):
@@ -111,6 +115,10 @@ class Cloud(_Model):
     organization: str = "organization"
     volume_type: str | None = None
     volume_encryption: bool = True
+    # The operators' network (their VPN): the only range that may reach the bastions (SSH).
+    operators: IPv4Network | None = None
+    bastion_flavor: str = "g1.small"
+    monitor_flavor: str = "g1.large"
 
 
 class Lab(_Model):
@@ -134,6 +142,9 @@ class EstateFile(_Model):
     # The runbooks this environment runs (repo-relative); `govops estate check` calls what
     # they call. Empty: every runbooks/*.yml.
     runbooks: tuple[str, ...] = ()
+    # Whether this environment runs the national counterparts' hosts itself (the lab's
+    # stand-ins); production does not: the counterparts are the government's own.
+    counterparts_hosted: bool = True
 
 
 @dataclass(frozen=True)
@@ -152,6 +163,7 @@ class Host:
     tiers: tuple[str, ...]
     groups: tuple[str, ...]
     fqdn: str
+    zone: str | None = None  # a zone's own monitoring host (provinces' hosts: their province's)
 
 
 @dataclass(frozen=True)
@@ -182,6 +194,7 @@ class Estate:
     lab: Lab | None
     catalog: Catalog = field(repr=False)
     runbooks: tuple[str, ...] = ()
+    counterparts_hosted: bool = True
 
     def fqdn(self, host: str) -> str:
         return f"{host}.{self.domain}" if self.domain else host
@@ -221,13 +234,59 @@ class Estate:
                 self.fqdn(f"{label}-db"),
             )
         )
+        if self.cloud is not None:
+            # The province's jump host: SSH reaches its other hosts only through it.
+            name = f"{label}-bastion"
+            ip = pe.subnets["mgmt"].network_address + HOST_OFFSET
+            groups = (f"province_{p}", "bastions")
+            hosts.append(Host(name, ip, p, None, ("mgmt",), groups, self.fqdn(name)))
         return hosts
 
+    @property
+    def zoned_monitoring(self) -> bool:
+        """One Prometheus per zone, federated by `monitor`, where there are several zones;
+        one `monitor` doing both where there is one (the lab)."""
+        return len(self.zones) > 1
+
+    def monitors_of(self, zone: str | None) -> list[Host]:
+        """Who scrapes a target of `zone` (None: one without a zone, which every zone's
+        server scrapes): the zone's monitoring host, or the single `monitor`."""
+        monitoring = [h for h in self._national_hosts() if "monitoring" in h.groups]
+        zoned = [h for h in monitoring if h.zone is not None]
+        if not zoned:
+            return monitoring
+        return [h for h in zoned if zone is None or h.zone == zone]
+
     def _national_hosts(self) -> list[Host]:
-        base = self.network.national.network_address + HOST_OFFSET
-        hosts = [Host("monitor", base, None, None, (), ("monitoring",), self.fqdn("monitor"))]
-        for i, name in enumerate(self.catalog.national_hosts, start=1):
-            hosts.append(Host(name, base + i, None, None, (), ("national",), self.fqdn(name)))
+        national = self.network.national
+        base = national.network_address + HOST_OFFSET
+        zoned = self.zoned_monitoring
+        groups = ("monitoring", "monitoring_national") if zoned else ("monitoring",)
+        hosts = [Host("monitor", base, None, None, (), groups, self.fqdn("monitor"))]
+        if self.counterparts_hosted:
+            for i, name in enumerate(self.catalog.national_hosts, start=1):
+                hosts.append(Host(name, base + i, None, None, (), ("national",), self.fqdn(name)))
+        if zoned:
+            # Each zone's server in its own slice of the national range (slice 0: the rest).
+            slices = national.subnets(new_prefix=national.prefixlen + ZONE_SLICE_BITS)
+            next(slices)
+            for zone, net in zip(self.zones, slices, strict=False):
+                name = f"monitor-{zone}"
+                ip = net.network_address + HOST_OFFSET
+                groups = ("monitoring", "monitoring_zone")
+                hosts.append(Host(name, ip, None, None, (), groups, self.fqdn(name), zone=zone))
+        if self.cloud is not None:
+            hosts.append(
+                Host(
+                    "bastion",
+                    base + BASTION_OFFSET,
+                    None,
+                    None,
+                    ("mgmt",),
+                    ("bastions",),
+                    self.fqdn("bastion"),
+                )
+            )
         return hosts
 
 
@@ -295,6 +354,8 @@ class _Resolver:
                         ("lab", "default_provinces", i), "a province selected by `provinces`", got=p
                     )
         networks = self._networks(selected)
+        if len(s.zones) > 2**ZONE_SLICE_BITS - 1:
+            self.error(("zones",), f"at most {2**ZONE_SLICE_BITS - 1} zones", got=len(s.zones))
         if self.errors:
             raise InputErrors(self.errors)
         resolved = {p: self._province(self.known[p], zone_of[p], networks[p]) for p in selected}
@@ -311,6 +372,7 @@ class _Resolver:
             lab=s.lab,
             catalog=self.cat,
             runbooks=s.runbooks,
+            counterparts_hosted=s.counterparts_hosted,
         )
 
     def _selected(self) -> list[str]:

@@ -19,6 +19,8 @@ def render_inventory(estate: Estate, base: str) -> Files:
     files[f"{base}/group_vars/all/estate.yml"] = header(estate) + _dump(_all_vars(estate))
     if estate.lab is not None:
         files[f"{base}/group_vars/all/connection.yml"] = header(estate) + _dump(_lab_connection())
+    elif estate.cloud is not None:
+        files[f"{base}/group_vars/all/connection.yml"] = header(estate) + _dump(_jump_connection())
     for pe in estate.provinces.values():
         path = f"{base}/group_vars/province_{pe.codename}/province.yml"
         files[path] = header(estate) + _dump({"govops_province": _province_vars(estate, pe)})
@@ -35,8 +37,21 @@ def _hosts_yml(estate: Estate, hosts: list[Host]) -> dict[str, Any]:
         groups.setdefault(group, {"hosts": {}})["hosts"][host.name] = None
 
     host_vars: dict[str, dict[str, Any]] = {}
+    jumps = _jump_hosts(estate, hosts)
+    federated = [h for h in hosts if "monitoring_zone" in h.groups]
     for h in hosts:
         host_vars[h.name] = {"ansible_host": str(h.ip)}
+        if h.name in jumps:
+            host_vars[h.name]["govops_jump_host"] = jumps[h.name]
+        if "monitoring_zone" in h.groups:
+            host_vars[h.name] |= {"prometheus_mode": "zone", "prometheus_zone": h.zone}
+        if "monitoring_national" in h.groups:
+            host_vars[h.name] |= {
+                "prometheus_mode": "national",
+                "prometheus_federate_targets": [
+                    {"zone": z.zone, "address": f"{z.fqdn}:9090"} for z in federated
+                ],
+            }
         for g in h.groups:
             add(g, h)
         if h.province is not None:
@@ -46,10 +61,35 @@ def _hosts_yml(estate: Estate, hosts: list[Host]) -> dict[str, Any]:
     children["provincial"] = {
         "children": {f"province_{p}": None for p in estate.provinces},
     }
+    if not estate.counterparts_hosted:
+        # The plays for the counterparts' stand-ins (playbooks/national.yml) match no host
+        # here: the group exists, empty, rather than an unknown pattern.
+        groups.setdefault("national", {"hosts": {}})
     for name in sorted(groups):
         members = groups[name]["hosts"]
         children[name] = {"hosts": dict.fromkeys(members)}
     return {"all": {"hosts": host_vars, "children": children}}
+
+
+def _jump_hosts(estate: Estate, hosts: list[Host]) -> dict[str, str]:
+    """Host → the bastion its SSH goes through: the province's, or the national one for the
+    hosts without a province; none in an environment without bastions (the lab)."""
+    bastions = {h.province: h.fqdn for h in hosts if "bastions" in h.groups}
+    return {
+        h.name: bastions[h.province]
+        for h in hosts
+        if "bastions" not in h.groups and h.province in bastions
+    }
+
+
+def _jump_connection() -> dict[str, Any]:
+    # SSH is admitted only from each network's bastion (infra/estate/rules.py): every other
+    # host is reached through the one its `govops_jump_host` names.
+    return {
+        "ansible_ssh_common_args": (
+            "{{ ('-o ProxyJump=' ~ govops_jump_host) if govops_jump_host is defined else '' }}"
+        ),
+    }
 
 
 def _all_vars(estate: Estate) -> dict[str, Any]:

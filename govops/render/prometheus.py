@@ -44,6 +44,8 @@ def _labels(estate: Estate, h: Host) -> dict[str, str]:
     if h.province is not None:
         labels["province"] = h.province
         labels["zone"] = estate.provinces[h.province].zone
+    elif h.zone is not None:
+        labels["zone"] = h.zone  # a zone's own server scrapes itself
     if h.system is not None:
         labels["system"] = h.system
     labels["tier"] = (

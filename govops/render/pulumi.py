@@ -72,7 +72,36 @@ def _platform_config(estate: Estate) -> dict[str, Any]:
         "govops:image": estate.cloud.image,
         "govops:dnsZone": estate.cloud.dns_zone,
         "govops:counterparts": {cid: c.url for cid, c in estate.counterparts.items()},
+        "govops:national": _national_config(estate),
     }
+
+
+def _national_config(estate: Estate) -> dict[str, Any]:
+    """The platform's own hosts (monitoring, the national bastion) in the national range."""
+    assert estate.cloud is not None
+    cloud = estate.cloud
+    hosts = []
+    for h in estate.hosts():
+        if h.province is not None or "national" in h.groups:
+            continue  # provinces build theirs; the counterparts are the government's
+        role = (
+            "bastion"
+            if "bastions" in h.groups
+            else ("zone-monitor" if "monitoring_zone" in h.groups else "monitor")
+        )
+        host: dict[str, Any] = {"name": h.name, "ip": str(h.ip), "role": role}
+        if h.zone is not None:
+            host["zone"] = h.zone
+        host["flavor"] = cloud.bastion_flavor if role == "bastion" else cloud.monitor_flavor
+        hosts.append(host)
+    config: dict[str, Any] = {
+        "cidr": str(estate.network.national),
+        "externalNetwork": cloud.external_network,
+        "hosts": hosts,
+    }
+    if cloud.operators is not None:
+        config["operators"] = str(cloud.operators)
+    return config
 
 
 def _province_config(estate: Estate, pe: ProvinceEstate) -> dict[str, Any]:
@@ -97,6 +126,14 @@ def _province_config(estate: Estate, pe: ProvinceEstate) -> dict[str, Any]:
             "hosts": [{"name": h.name, "ip": str(h.ip)} for h in hosts if h.system == sid],
         }
     db = next(h for h in hosts if "db" in h.tiers)
+    bastion = next((h for h in hosts if "bastions" in h.groups), None)
+    monitor = estate.monitors_of(pe.zone)[0]
+    mgmt: dict[str, Any] = {"monitor": {"name": monitor.name, "ip": str(monitor.ip)}}
+    if bastion is not None:
+        mgmt["bastion"] = {"name": bastion.name, "ip": str(bastion.ip)}
+        mgmt["bastionFlavor"] = estate.cloud.bastion_flavor
+    if estate.cloud.operators is not None:
+        mgmt["operators"] = str(estate.cloud.operators)
     return {
         "openstack:region": pe.region,
         "govops:environment": estate.environment,
@@ -123,4 +160,6 @@ def _province_config(estate: Estate, pe: ProvinceEstate) -> dict[str, Any]:
             "volumeGb": pe.sizes["db"].volume_gb,
             "host": {"name": db.name, "ip": str(db.ip)},
         },
+        # Who manages and watches the province: its bastion, its zone's Prometheus.
+        "govops:mgmt": mgmt,
     }

@@ -33,8 +33,18 @@ PROVINCE_KEYS = (
     "systems",
     "db",
     "platformStack",
+    "mgmt",
 )
-PLATFORM_KEYS = ("environment", "role", "image", "dnsZone", "counterparts", "sshPublicKey")
+PLATFORM_KEYS = (
+    "environment",
+    "role",
+    "image",
+    "dnsZone",
+    "counterparts",
+    "sshPublicKey",
+    "national",
+)
+NATIONAL_ROLES = ("monitor", "zone-monitor", "bastion")
 
 KeyPath = tuple[str | int, ...]
 
@@ -116,6 +126,35 @@ class NetworkSpec:
 
 
 @dataclass(frozen=True)
+class MgmtSpec:
+    """Who manages and watches a province: its bastion (SSH) and its zone's Prometheus."""
+
+    monitor: HostSpec
+    bastion: HostSpec | None
+    bastion_flavor: str | None
+    operators: IPv4Network | None  # who may reach the bastion
+
+
+@dataclass(frozen=True)
+class NationalHostSpec:
+    name: str
+    ip: IPv4Address
+    role: str  # NATIONAL_ROLES
+    zone: str | None
+    flavor: str
+
+
+@dataclass(frozen=True)
+class NationalSpec:
+    """The platform's own hosts in the national range: monitoring and the national bastion."""
+
+    cidr: IPv4Network
+    external_network: str
+    hosts: tuple[NationalHostSpec, ...]
+    operators: IPv4Network | None
+
+
+@dataclass(frozen=True)
 class ProvinceSpec:
     source: str  # the stack file, for messages
     environment: str
@@ -131,6 +170,7 @@ class ProvinceSpec:
     systems: dict[str, SystemSpec]
     db: DbSpec
     platform_stack: str
+    mgmt: MgmtSpec | None = None
 
     @property
     def label(self) -> str:
@@ -146,6 +186,7 @@ class PlatformSpec:
     dns_zone: str
     counterparts: dict[str, str]
     ssh_public_key: str
+    national: NationalSpec | None = None
 
 
 def role_of(config: Mapping[str, Any], source: str) -> str:
@@ -164,6 +205,49 @@ def parse_platform(config: Mapping[str, Any], source: str) -> PlatformSpec:
             for k in r.mapping(("govops:counterparts",), allow_empty=True)
         },
         ssh_public_key=r.ssh_key(("govops:sshPublicKey",)),
+        national=_national(r) if r.get(("govops:national",)) is not None else None,
+    )
+
+
+def _national(r: _Reader) -> NationalSpec:
+    key: KeyPath = ("govops:national",)
+    r.mapping(key)
+    cidr = r.network((*key, "cidr"))
+    hosts = []
+    for i in range(len(r.sequence((*key, "hosts")))):
+        hk = (*key, "hosts", i)
+        host = _host(r, hk, cidr)
+        zone_key = (*hk, "zone")
+        hosts.append(
+            NationalHostSpec(
+                name=host.name,
+                ip=host.ip,
+                role=r.choice((*hk, "role"), NATIONAL_ROLES),
+                zone=None if r.get(zone_key) is None else r.name(zone_key),
+                flavor=r.text((*hk, "flavor")),
+            )
+        )
+    operators_key = (*key, "operators")
+    return NationalSpec(
+        cidr=cidr,
+        external_network=r.text((*key, "externalNetwork")),
+        hosts=tuple(hosts),
+        operators=None if r.get(operators_key) is None else r.network(operators_key),
+    )
+
+
+def _mgmt(r: _Reader, network: NetworkSpec) -> MgmtSpec:
+    key: KeyPath = ("govops:mgmt",)
+    r.mapping(key)
+    bastion_key = (*key, "bastion")
+    has_bastion = r.get(bastion_key) is not None
+    operators_key = (*key, "operators")
+    return MgmtSpec(
+        # The zone's monitor is outside the province: any private address will do.
+        monitor=_host(r, (*key, "monitor"), IPv4Network("10.0.0.0/8"), anywhere_private=True),
+        bastion=_host(r, bastion_key, network.subnets["mgmt"]) if has_bastion else None,
+        bastion_flavor=r.text((*key, "bastionFlavor")) if has_bastion else None,
+        operators=None if r.get(operators_key) is None else r.network(operators_key),
     )
 
 
@@ -197,6 +281,7 @@ def parse_province(config: Mapping[str, Any], source: str) -> ProvinceSpec:
         systems=systems,
         db=db,
         platform_stack=r.text(("govops:platformStack",)),
+        mgmt=_mgmt(r, network) if r.get(("govops:mgmt",)) is not None else None,
     )
 
 
@@ -254,14 +339,19 @@ def _system(r: _Reader, key: KeyPath, sid: str, network: NetworkSpec) -> SystemS
     )
 
 
-def _host(r: _Reader, key: KeyPath, subnet: IPv4Network) -> HostSpec:
+def _host(
+    r: _Reader, key: KeyPath, subnet: IPv4Network, anywhere_private: bool = False
+) -> HostSpec:
     r.mapping(key)
     ip_key = (*key, "ip")
     try:
         ip = ip_address(str(r.text(ip_key)))
     except ValueError:
         raise r.error(ip_key, "an IPv4 address", r.get(ip_key)) from None
-    if not isinstance(ip, IPv4Address) or ip not in subnet:
+    if anywhere_private and isinstance(ip, IPv4Address):
+        if not ip.is_private:
+            raise r.error(ip_key, "a private address", str(ip))
+    elif not isinstance(ip, IPv4Address) or ip not in subnet:
         raise r.error(ip_key, f"an address in the subnet {subnet}", str(ip))
     return HostSpec(name=r.name((*key, "name")), ip=ip)
 

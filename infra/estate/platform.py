@@ -13,8 +13,12 @@ from typing import Any
 import pulumi
 import pulumi_openstack as openstack
 
-from infra.estate.config import PlatformSpec
+from infra.estate.config import NationalSpec, PlatformSpec
 from infra.estate.labels import Labels
+from infra.estate.rules import national_rules
+
+DNS_TTL = 300
+HOST_OFFSET = 10  # DHCP hands out only the addresses below the fixed hosts' (as provinces)
 
 # The platform stack's outputs, by name: the contract between the two roles.
 IMAGE, ZONE_ID, ZONE_NAME, SSH_KEY, COUNTERPARTS = (
@@ -44,7 +48,96 @@ def platform_program(spec: PlatformSpec) -> openstack.dns.Zone:
     pulumi.export(ZONE_NAME, spec.dns_zone)
     pulumi.export(SSH_KEY, spec.ssh_public_key)
     pulumi.export(COUNTERPARTS, spec.counterparts)
+    if spec.national is not None:
+        _national(spec, spec.national, zone)
     return zone
+
+
+def _national(spec: PlatformSpec, national: NationalSpec, zone: openstack.dns.Zone) -> None:
+    """The platform's own hosts: the national Prometheus, each zone's, the national bastion;
+    one network in the national range, a security group per host holding its flows."""
+    env = spec.environment
+    labels = platform_labels(spec, "mgmt")
+    network = openstack.networking.Network(
+        f"{env}-national", name=f"{env}-national", tags=labels.tags()
+    )
+    external = openstack.networking.get_network_output(
+        name=national.external_network, external=True
+    )
+    router = openstack.networking.Router(
+        f"{env}-national",
+        name=f"{env}-national",
+        external_network_id=external.id,
+        tags=labels.tags(),
+    )
+    first = national.cidr.network_address
+    subnet = openstack.networking.Subnet(
+        f"{env}-national",
+        name=f"{env}-national",
+        network_id=network.id,
+        cidr=str(national.cidr),
+        ip_version=4,
+        allocation_pools=[
+            openstack.networking.SubnetAllocationPoolArgs(
+                start=str(first + 2), end=str(first + HOST_OFFSET - 1)
+            )
+        ],
+        tags=labels.tags(),
+    )
+    openstack.networking.RouterInterface(
+        f"{env}-national", router_id=router.id, subnet_id=subnet.id
+    )
+    keypair = openstack.compute.Keypair(
+        f"{env}-operators", name=f"govops-{env}", public_key=spec.ssh_public_key
+    )
+    rules = national_rules(national)
+    for host in national.hosts:
+        system = "bastion" if host.role == "bastion" else "monitoring"
+        host_labels = Labels("national", system, "mgmt", env)
+        group = openstack.networking.SecGroup(
+            host.name,
+            name=host.name,
+            description=f"{host.name}: its flows (infra/estate/rules.py)",
+            tags=host_labels.tags(),
+        )
+        for rule in rules[host.name]:
+            openstack.networking.SecGroupRule(
+                f"{host.name}-{rule.key}",
+                direction="ingress",
+                ethertype="IPv4",
+                protocol=rule.protocol,
+                port_range_min=rule.port,
+                port_range_max=rule.port,
+                remote_ip_prefix=rule.cidr,
+                security_group_id=group.id,
+                description=host_labels.description(
+                    f"{rule.protocol}/{rule.port} from {rule.reach}"
+                ),
+            )
+        metadata = host_labels.metadata() | ({"zone": host.zone} if host.zone else {})
+        openstack.compute.Instance(
+            host.name,
+            name=host.name,
+            flavor_name=host.flavor,
+            image_name=spec.image,
+            key_pair=keypair.name,
+            security_groups=[group.name],
+            networks=[
+                openstack.compute.InstanceNetworkArgs(uuid=network.id, fixed_ip_v4=str(host.ip))
+            ],
+            tags=host_labels.tags(),
+            metadata=metadata,
+            opts=pulumi.ResourceOptions(depends_on=[subnet]),
+        )
+        openstack.dns.RecordSet(
+            host.name,
+            zone_id=zone.id,
+            name=f"{host.name}.{spec.dns_zone}.",
+            type="A",
+            ttl=DNS_TTL,
+            records=[str(host.ip)],
+            description=host_labels.description(f"address of {host.name}"),
+        )
 
 
 def platform_outputs(spec: PlatformSpec, zone_id: str) -> dict[str, Any]:

@@ -18,12 +18,18 @@ from infra.estate.config import SUBNET_TIERS, ProvinceSpec
 from infra.estate.labels import Labels
 from infra.estate.platform import Platform
 from infra.estate.rules import ssh_rules
-from infra.estate.system import Shared, SystemTier, db_workload, system_workload
+from infra.estate.system import (
+    Shared,
+    SystemTier,
+    bastion_workload,
+    db_workload,
+    system_workload,
+)
 
 # Hosts sit from the 10th address of their subnet (govops.registry.estate.HOST_OFFSET):
 # DHCP may hand out only the addresses below, so it never takes a host's fixed address.
 HOST_OFFSET = 10
-FIXED_SUBNETS = ("app", "data")
+FIXED_SUBNETS = ("app", "data", "mgmt")
 
 
 class ProvinceEstate(pulumi.ComponentResource):
@@ -75,11 +81,11 @@ class ProvinceEstate(pulumi.ComponentResource):
         ssh = openstack.networking.SecGroup(
             f"{name}-ssh",
             name=f"{name}-ssh",
-            description=f"{name}: SSH from the management subnet",
+            description=f"{name}: SSH from the bastion, node_exporter from the zone's Prometheus",
             tags=labels.tier_of("mgmt").tags(),
             opts=child,
         )
-        for rule in ssh_rules(spec.network):
+        for rule in ssh_rules(spec.network, spec.mgmt):
             openstack.networking.SecGroupRule(
                 f"{name}-ssh-{rule.key}",
                 direction="ingress",
@@ -89,7 +95,9 @@ class ProvinceEstate(pulumi.ComponentResource):
                 port_range_max=rule.port,
                 remote_ip_prefix=rule.cidr,
                 security_group_id=ssh.id,
-                description=labels.tier_of("mgmt").description(f"ssh from {rule.reach}"),
+                description=labels.tier_of("mgmt").description(
+                    f"{rule.protocol}/{rule.port} from {rule.reach}"
+                ),
                 opts=child,
             )
         keypair = openstack.compute.Keypair(
@@ -114,13 +122,20 @@ class ProvinceEstate(pulumi.ComponentResource):
         )
         self.systems = {
             sid: SystemTier(
-                f"{name}-{sid}", system_workload(system, spec.network), shared, opts=child
+                f"{name}-{sid}",
+                system_workload(system, spec.network, spec.mgmt),
+                shared,
+                opts=child,
             )
             for sid, system in spec.systems.items()
         }
+        if spec.mgmt is not None and spec.mgmt.bastion is not None:
+            self.systems["bastion"] = SystemTier(
+                f"{name}-bastion", bastion_workload(spec.mgmt), shared, opts=child
+            )
         self.systems["db"] = SystemTier(
             f"{name}-db",
-            db_workload(spec.db, spec.network),
+            db_workload(spec.db, spec.network, spec.mgmt),
             shared,
             user_data=pulumi.Output.secret(db_password).apply(_db_user_data),
             opts=child,

@@ -14,9 +14,9 @@ from dataclasses import dataclass, replace
 import pulumi
 import pulumi_openstack as openstack
 
-from infra.estate.config import DbSpec, HostSpec, NetworkSpec, PortSpec, SystemSpec
+from infra.estate.config import DbSpec, HostSpec, MgmtSpec, NetworkSpec, PortSpec, SystemSpec
 from infra.estate.labels import Labels
-from infra.estate.rules import Rule, db_rules, system_rules
+from infra.estate.rules import Rule, bastion_rules, db_rules, system_rules
 
 HTTPS_PORT = 443
 DNS_TTL = 300
@@ -38,7 +38,9 @@ class Workload:
     readiness: str | None
 
 
-def system_workload(system: SystemSpec, network: NetworkSpec) -> Workload:
+def system_workload(
+    system: SystemSpec, network: NetworkSpec, mgmt: MgmtSpec | None = None
+) -> Workload:
     return Workload(
         id=system.id,
         flavor=system.flavor,
@@ -46,14 +48,14 @@ def system_workload(system: SystemSpec, network: NetworkSpec) -> Workload:
         subnet="app",
         host_tier="+".join(system.tiers),
         hosts=system.hosts,
-        rules=system_rules(system, network),
+        rules=system_rules(system, network, mgmt),
         public_ports=system.public_ports,
         edge_tier=system.edge_tier,
         readiness=system.readiness,
     )
 
 
-def db_workload(db: DbSpec, network: NetworkSpec) -> Workload:
+def db_workload(db: DbSpec, network: NetworkSpec, mgmt: MgmtSpec | None = None) -> Workload:
     return Workload(
         id="db",
         flavor=db.flavor,
@@ -61,7 +63,24 @@ def db_workload(db: DbSpec, network: NetworkSpec) -> Workload:
         subnet="data",
         host_tier="db",
         hosts=(db.host,),
-        rules={"db": db_rules(network)},
+        rules={"db": db_rules(network, mgmt)},
+        public_ports=(),
+        edge_tier=None,
+        readiness=None,
+    )
+
+
+def bastion_workload(mgmt: MgmtSpec, volume_gb: int = 10) -> Workload:
+    """The province's jump host in the mgmt subnet."""
+    assert mgmt.bastion is not None and mgmt.bastion_flavor is not None
+    return Workload(
+        id="bastion",
+        flavor=mgmt.bastion_flavor,
+        volume_gb=volume_gb,
+        subnet="mgmt",
+        host_tier="mgmt",
+        hosts=(mgmt.bastion,),
+        rules={"mgmt": bastion_rules(mgmt)},
         public_ports=(),
         edge_tier=None,
         readiness=None,
@@ -111,6 +130,13 @@ class SystemTier(pulumi.ComponentResource):
         self.vip = self.public_ip = None
         if work.public_ports and work.edge_tier is not None:
             self._load_balancer(work, groups[work.edge_tier])
+        if len(work.hosts) > 1:
+            # The system's service name (`hue-procedures`), which the prober and the runbooks
+            # call: its load balancer where it has one, else every replica (round robin).
+            service: list[pulumi.Input[str]] = (
+                [self.vip] if self.vip is not None else list(self.addresses.values())
+            )
+            self._record(f"{name}-service", name, service, self._labels)
         self.register_outputs({"addresses": self.addresses, "vip": self.vip})
 
     def _security_group(self, tier: str, rules: list[Rule]) -> openstack.networking.SecGroup:

@@ -103,6 +103,41 @@ def encrypted_volumes(typ: str, props: Mapping[str, Any], ctx: StackContext) -> 
     return []
 
 
+FLOW_POLICY = "flow-table"
+
+
+def flow_table(
+    rules: Mapping[str, Mapping[str, Any]], table: Mapping[str, Any] | None
+) -> list[tuple[str, str]]:
+    """Every flow of the stack's flow table (infra/estate/rules.py) has exactly one rule, as
+    the table says it, and no rule lacks a flow. `rules`: security-group rule name → its
+    inputs (wire names); `table`: flow name → Rule (None: a stack without a table).
+    Returns (resource, message) pairs."""
+    if table is None:
+        return []
+    problems: list[tuple[str, str]] = []
+    for name, flow in table.items():
+        props = rules.get(name)
+        if props is None:
+            problems.append(
+                (name, f"flow {flow.protocol}/{flow.port} from {flow.cidr} has no rule")
+            )
+            continue
+        got = (
+            str(props.get("protocol")),
+            int(props.get("portRangeMin") or 0),
+            int(props.get("portRangeMax") or 0),
+            str(props.get("remoteIpPrefix")),
+        )
+        want = (flow.protocol, flow.port, flow.port, flow.cidr)
+        if got != want:
+            problems.append((name, f"admits {got} where its flow says {want}"))
+    for name in rules:
+        if name not in table:
+            problems.append((name, "a rule without a flow in the flow table"))
+    return problems
+
+
 @dataclass(frozen=True)
 class Policy:
     name: str

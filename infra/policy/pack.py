@@ -14,12 +14,22 @@ from pulumi_policy import (
     ReportViolation,
     ResourceValidationArgs,
     ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
 )
 from pulumi_policy import (
     Policy as PackPolicy,
 )
 
-from infra.policy.checks import POLICIES, Check, Policy, StackContext
+from infra.policy.checks import (
+    FLOW_POLICY,
+    POLICIES,
+    SEC_GROUP_RULE,
+    Check,
+    Policy,
+    StackContext,
+    flow_table,
+)
 
 PACK_NAME = "govops-estate"
 
@@ -45,7 +55,33 @@ def _validate(check: Check) -> Validation:
 
 
 def policies() -> list[PackPolicy]:
-    return [_policy(p) for p in POLICIES]
+    return [*(_policy(p) for p in POLICIES), _flow_policy()]
+
+
+def _validate_flows(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+    """The stack's security-group rules against its flow table, from the same config."""
+    from infra.estate.config import parse_platform, parse_province, role_of
+    from infra.estate.program import read_stack_config, stack_file
+    from infra.estate.rules import platform_flows, province_flows
+
+    config = read_stack_config()
+    source = stack_file(pulumi.get_stack())
+    if role_of(config, source) == "platform":
+        table = platform_flows(parse_platform(config, source).national)
+    else:
+        table = province_flows(parse_province(config, source))
+    rules = {r.name: r.props for r in args.resources if r.resource_type == SEC_GROUP_RULE}
+    for name, message in flow_table(rules, table):
+        report_violation(f"{name}: {message}", None)
+
+
+def _flow_policy() -> StackValidationPolicy:
+    return StackValidationPolicy(
+        name=FLOW_POLICY,
+        description="Every flow of the flow table has exactly one rule; no rule lacks a flow",
+        validate=_validate_flows,
+        enforcement_level=EnforcementLevel.MANDATORY,
+    )
 
 
 def _policy(policy: Policy) -> ResourceValidationPolicy:

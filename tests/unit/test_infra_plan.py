@@ -57,6 +57,7 @@ def test_production_plan_json() -> None:
     assert set(hue["systems"]) == {
         "shared",
         "db",
+        "bastion",
         "procedures",
         "documents",
         "lgsp",
@@ -64,7 +65,8 @@ def test_production_plan_json() -> None:
         "meetings",
     }
     assert hue["systems"]["procedures"]["openstack:compute/instance:Instance"] == 2
-    assert data["totals"]["openstack:compute/instance:Instance"] == 349
+    # Every inventory host: 34 × (systems + db + bastion), the monitors and the bastion.
+    assert data["totals"]["openstack:compute/instance:Instance"] == 388
 
 
 def test_one_province_as_a_table() -> None:

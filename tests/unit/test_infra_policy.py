@@ -4,6 +4,7 @@ the resource; the pack's policies are these same checks; the fast mocks change n
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pulumi.runtime
@@ -16,9 +17,18 @@ from pulumi_policy import (
     ResourceValidationPolicy,
 )
 
+from govops.pulumi.plan import flow_violations
 from infra.estate.config import parse_province
 from infra.mocks import Registration
-from infra.policy.checks import POLICIES, StackContext, Violation, evaluate, required_labels
+from infra.policy.checks import (
+    FLOW_POLICY,
+    POLICIES,
+    SEC_GROUP_RULE,
+    StackContext,
+    Violation,
+    evaluate,
+    required_labels,
+)
 from infra.policy.pack import policies
 from infra.runner import StackRun, fast_mocks
 
@@ -88,6 +98,7 @@ def test_a_public_subnet_is_refused() -> None:
     config = stack_config("production-hue")
     config["govops:network"]["cidr"] = "0.0.0.0/0"
     config["govops:network"]["subnets"]["mgmt"] = "46.46.192.0/18"
+    del config["govops:mgmt"]  # no bastion: SSH from the whole mgmt subnet
     assert _refused(config) == [
         # SSH is admitted from the mgmt subnet, which is now public too.
         (
@@ -104,7 +115,7 @@ def test_unencrypted_volumes_are_refused_where_the_cloud_encrypts() -> None:
     config["govops:volumeType"] = None
     refused = _refused(config)
     assert {p for p, _, _ in refused} == {"encrypted-volumes"}
-    assert "hue-db-data" in {r for _, r, _ in refused} and len(refused) == 8
+    assert "hue-db-data" in {r for _, r, _ in refused} and len(refused) == 9  # + the bastion
     config["govops:volumeEncryption"] = False  # a cloud without encryption: nothing to demand
     assert _refused(config) == []
 
@@ -132,9 +143,27 @@ def _args(r: Registration) -> ResourceValidationArgs:
     return ResourceValidationArgs(r.type, r.inputs, r.urn, r.name, opts, None)
 
 
+def test_every_flow_has_exactly_one_rule_and_no_rule_lacks_a_flow() -> None:
+    """The flow-table policy, as `govops plan` runs it: a rule added beside the table, a rule
+    taken away and a rule widened are each named."""
+    stack = next(s for s in production_stacks() if s.stack == "production-hue")
+    run = run_config(stack_config("production-hue"))
+    assert flow_violations(stack, run.registrations) == []
+    rules = [r for r in run.registrations if r.type == SEC_GROUP_RULE]
+    dropped = [r for r in run.registrations if r.name != "hue-db-db-tcp-9187-monitor"]
+    assert [(v.resource, v.message) for v in flow_violations(stack, dropped)] == [
+        ("hue-db-db-tcp-9187-monitor", "flow tcp/9187 from 10.0.32.10/32 has no rule")
+    ]
+    widened = replace(rules[0], inputs={**rules[0].inputs, "remoteIpPrefix": "10.0.0.0/8"})
+    extra = replace(rules[0], name="hue-ssh-tcp-8080-anyone", urn=rules[0].urn + "-extra")
+    messages = {v.resource: v.message for v in flow_violations(stack, [widened, extra])}
+    assert messages["hue-ssh-tcp-8080-anyone"] == "a rule without a flow in the flow table"
+    assert "10.0.0.0/8" in messages[rules[0].name]
+
+
 def test_the_pack_runs_the_same_checks_mandatory() -> None:
     pack = policies()
-    assert [p.name for p in pack] == [p.name for p in POLICIES]
+    assert [p.name for p in pack] == [*(p.name for p in POLICIES), FLOW_POLICY]
     assert {p.enforcement_level for p in pack} == {EnforcementLevel.MANDATORY}
     config = stack_config("production-hue")
     config["govops:systems"]["procedures"]["ports"].append(
@@ -148,15 +177,15 @@ def test_the_pack_runs_the_same_checks_mandatory() -> None:
         reported: list[str] = []
         for r in run.registrations:
             for policy in pack:
-                assert isinstance(policy, ResourceValidationPolicy)
-                policy.validate(_args(r), lambda message, urn: reported.append(message))
+                if isinstance(policy, ResourceValidationPolicy):
+                    policy.validate(_args(r), lambda message, urn: reported.append(message))
         return reported
 
     encrypted = {"govops:volumeType": "encrypted", "govops:volumeEncryption": "true"}
     assert report(encrypted) == [
         "hue-procedures-front-tcp-5432-public: admits PostgreSQL (tcp/5432) from 0.0.0.0/0"
     ]
-    assert len(report({"govops:volumeEncryption": "true"})) == 1 + 8  # and every volume
+    assert len(report({"govops:volumeEncryption": "true"})) == 1 + 9  # and every volume
 
 
 def test_fast_mocks_register_exactly_what_the_stock_mocks_do() -> None:

@@ -53,7 +53,7 @@ def test_all_34_provinces_with_5_systems_each() -> None:
         label = codename.replace("_", "-")
         assert [r.name for r in of_type(regs, "ProvinceEstate")] == [label]
         tiers = sorted(r.name for r in of_type(regs, "SystemTier"))
-        assert tiers == sorted(f"{label}-{s}" for s in (*SYSTEMS, "db")), codename
+        assert tiers == sorted(f"{label}-{s}" for s in (*SYSTEMS, "db", "bastion")), codename
 
 
 def test_instances_sit_at_the_inventory_addresses() -> None:
@@ -63,6 +63,8 @@ def test_instances_sit_at_the_inventory_addresses() -> None:
         run = production_runs()[s.stack]
         want = {h.name: str(h.ip) for sys_ in s.province.systems.values() for h in sys_.hosts}
         want[s.province.db.host.name] = str(s.province.db.host.ip)
+        assert s.province.mgmt is not None and s.province.mgmt.bastion is not None
+        want[s.province.mgmt.bastion.name] = str(s.province.mgmt.bastion.ip)
         got = {
             r.inputs["name"]: r.inputs["networks"][0]["fixedIpV4"]
             for r in of_type(run.registrations, "Instance")
@@ -93,18 +95,24 @@ def test_public_ingress_only_on_edge_tiers_never_ssh_or_db() -> None:
                 assert port not in (22, 5432), (codename, group)
 
 
-def test_db_only_from_the_app_subnet_and_ssh_only_from_mgmt() -> None:
+def test_db_only_from_the_app_subnet_and_ssh_only_through_the_bastion() -> None:
     for s in production_stacks():
         if s.province is None:
             continue
-        label, net = s.province.label, s.province.network
+        label, net, mgmt = s.province.label, s.province.network, s.province.mgmt
+        assert mgmt is not None and mgmt.bastion is not None
         rules = _rules(production_runs()[s.stack].registrations)
         assert [r for r in rules if r[1] == 5432] == [
             (f"{label}-db-db", 5432, "tcp", str(net.subnets["app"]))
         ]
-        assert [r for r in rules if r[1] == 22] == [
-            (f"{label}-ssh", 22, "tcp", str(net.subnets["mgmt"]))
+        assert sorted(r for r in rules if r[1] == 22) == [
+            (f"{label}-bastion-mgmt", 22, "tcp", "172.16.0.0/16"),  # the operators' VPN
+            (f"{label}-ssh", 22, "tcp", f"{mgmt.bastion.ip}/32"),
         ]
+        monitor = f"{mgmt.monitor.ip}/32"  # the zone's Prometheus
+        assert (f"{label}-ssh", 9100, "tcp", monitor) in rules
+        assert (f"{label}-db-db", 9187, "tcp", monitor) in rules
+        assert (f"{label}-procedures-front", 9113, "tcp", monitor) in rules
 
 
 def test_catalog_reach_becomes_the_rule_source() -> None:
@@ -269,12 +277,34 @@ def test_db_password_is_a_required_secret() -> None:
 
 def test_platform_stack_owns_the_parent_zone() -> None:
     run = production_runs()["production-platform"]
-    assert [(r.type, r.inputs["name"]) for r in run.registrations] == [
-        ("openstack:dns/zone:Zone", "gov.example.")
-    ]
+    zones = [r.inputs["name"] for r in of_type(run.registrations, "Zone")]
+    assert zones == ["gov.example."]
+    # Its own hosts: the national Prometheus, each zone's, the national bastion; no
+    # counterpart (production does not host them).
+    instances = {r.inputs["name"] for r in of_type(run.registrations, "Instance")}
+    assert instances == {
+        "monitor",
+        "monitor-dc-north",
+        "monitor-dc-central",
+        "monitor-dc-south",
+        "bastion",
+    }
+    records = {r.inputs["name"] for r in of_type(run.registrations, "RecordSet")}
+    assert "monitor-dc-central.gov.example." in records
     assert run.outputs["dnsZoneName"] == "gov.example"
     assert run.outputs["image"] == "debian-12-govops"
     assert set(run.outputs["counterparts"]) >= {"portal", "docaxis", "ndxp"}
+
+
+def test_a_replicated_system_answers_at_its_service_name() -> None:
+    """`hue-procedures.gov.example`, which the prober and the runbooks call: the load
+    balancer's VIP; a system without one answers on every replica's address."""
+    regs = production_runs()["production-ho-chi-minh"].registrations
+    records = {r.name: r.inputs for r in of_type(regs, "RecordSet")}
+    assert records["ho-chi-minh-procedures-service"]["records"][0].startswith("198.18.")
+    documents = records["ho-chi-minh-documents-service"]
+    assert documents["name"] == "ho-chi-minh-documents.gov.example."
+    assert len(documents["records"]) == 2
 
 
 def test_program_modules_import_without_side_effects() -> None:
