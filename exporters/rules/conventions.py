@@ -1,0 +1,64 @@
+"""What every generated rule shares: the Alert and Record shapes, the runbook link, the
+thresholds an operator may want to argue about, and the probe selectors the tables use.
+
+The tables themselves are in zone.py, slo.py and national.py; generate.py writes the files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+RUNBOOK_BASE = "https://git.gov.example/govops/govops/-/blob/main/docs/alerts.md"
+# Thresholds an operator may want to argue about, in one place.
+SYNC_LAG_WARNING_SECONDS = 15 * 60
+CERT_WARNING_DAYS = 21
+CERT_CRITICAL_DAYS = 7
+# The transactions citizens do themselves; the others are officials' or system-to-system.
+CITIZEN_CHECKS = ("sso_login", "dossier_submit", "payment", "notification_roundtrip")
+OFFICIAL_CHECKS = (
+    "axis_roundtrip",
+    "report_submit",
+    "meeting_join",
+    "gateway_relay",
+    "dossier_sync",
+)
+# Fronts of the provinces' systems (national counterparts are probed too, tier="national").
+FRONTS = 'job="blackbox_https", tier!="national"'
+
+
+@dataclass(frozen=True)
+class Alert:
+    name: str
+    expr: str
+    for_: str
+    severity: str
+    summary: str
+    description: str
+    labels: dict[str, str] = field(default_factory=dict)
+
+    def rule(self) -> dict[str, Any]:
+        return {
+            "alert": self.name,
+            "expr": self.expr,
+            "for": self.for_,
+            "labels": {"severity": self.severity, **self.labels},
+            "annotations": {
+                "summary": self.summary,
+                "description": self.description,
+                "runbook_url": f"{RUNBOOK_BASE}#{self.name.lower()}",
+            },
+        }
+
+
+@dataclass(frozen=True)
+class Record:
+    record: str
+    expr: str
+    labels: dict[str, str] = field(default_factory=dict)
+
+    def rule(self) -> dict[str, Any]:
+        rule: dict[str, Any] = {"record": self.record, "expr": self.expr}
+        if self.labels:
+            rule["labels"] = dict(self.labels)
+        return rule

@@ -1,0 +1,69 @@
+"""What the national Prometheus evaluates on federated series and on the cutover-progress
+exporter (`national.yml`)."""
+
+from __future__ import annotations
+
+from exporters.rules.conventions import Alert, Record
+
+
+def national_records() -> list[Record]:
+    return [
+        Record(
+            ":govops_provinces_all_up:count",
+            "count(min by (province) (province_system:govops_front_up:max) == 1)",
+        ),
+        Record(
+            "check:govops_readiness_provinces_done:sum",
+            "sum by (check) (govops_readiness_check_done)",
+        ),
+        Record(
+            "province:govops_readiness_checks_done:sum",
+            "sum by (province) (govops_readiness_check_done)",
+        ),
+    ]
+
+
+def national_alerts() -> list[Alert]:
+    return [
+        Alert(
+            "GovopsProvinceBehindCutoverDeadline",
+            "-govops_cutover_deadline_seconds_left > 0",
+            "1m",
+            "critical",
+            "{{ $labels.province }} missed the deadline of cutover step {{ $labels.step }} "
+            "by {{ $value | humanizeDuration }}.",
+            "The step is not done and its deadline has passed. Deadlines do not move: the "
+            "steering committee expects a report from the province. See the runbook's progress "
+            "(govops cutover status) for the step's owner and the last error.",
+        ),
+        Alert(
+            "GovopsCutoverDeadlineAtRisk",
+            "govops_cutover_deadline_seconds_left >= 0\nand\ngovops_cutover_step_at_risk == 1",
+            "5m",
+            "warning",
+            "{{ $labels.province }} may miss the deadline of cutover step {{ $labels.step }}: "
+            "{{ $value | humanizeDuration }} left, less than the work ahead needs.",
+            "Early warning: the step and the undone steps before it are expected to take longer "
+            "than the time left before its deadline. Start it now or escalate to its owner.",
+        ),
+        Alert(
+            "GovopsCutoverStepFailed",
+            'govops_cutover_step_status{status=~"failed|rollback_failed"} == 1',
+            "0m",
+            "critical",
+            "Cutover step {{ $labels.step }} failed in {{ $labels.province }} "
+            "({{ $labels.status }}).",
+            "The runbook engine gave up on the step after its retries (or its rollback failed). "
+            "The province waits for an operator; read the step's message with "
+            "govops cutover status.",
+        ),
+        Alert(
+            "GovopsCutoverExporterDown",
+            'up{job="cutover"} == 0 or govops_cutover_up == 0',
+            "5m",
+            "warning",
+            "The cutover-progress exporter cannot read the runbook state store.",
+            "Cutover deadline alerts cannot fire while this lasts. Check the exporter's log and "
+            "the state store (SQLite file or PostgreSQL) it reads.",
+        ),
+    ]

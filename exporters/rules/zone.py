@@ -1,0 +1,200 @@
+"""What a zone's Prometheus evaluates on what it scrapes (`zone.yml`): blackbox, node, the
+exporters and the domain prober."""
+
+from __future__ import annotations
+
+from exporters.rules.conventions import (
+    CERT_CRITICAL_DAYS,
+    CERT_WARNING_DAYS,
+    FRONTS,
+    SYNC_LAG_WARNING_SECONDS,
+    Alert,
+    Record,
+)
+
+
+def zone_records() -> list[Record]:
+    period = "max by (province) (govops_commune_test_period_seconds)"
+    return [
+        Record(
+            "province_system:govops_front_up:max",
+            f"max by (province, system) (probe_success{{{FRONTS}}})",
+        ),
+        Record(
+            "province_system_check:govops_probe_success:max",
+            "max by (province, system, check) (govops_probe_success)",
+        ),
+        Record(
+            "province:govops_dossier_sync_lag_seconds:max",
+            "max by (province) (govops_dossier_sync_lag_seconds)",
+        ),
+        Record(
+            "province:govops_communes:count",
+            "count by (province) (max by (province, commune) "
+            "(govops_commune_last_success_timestamp_seconds))",
+        ),
+        Record(
+            "province:govops_communes_tested:count",
+            "count by (province) (\n"
+            "  time()\n"
+            "  - max by (province, commune) (govops_commune_last_success_timestamp_seconds)\n"
+            f"  <= on (province) group_left () {period}\n)",
+        ),
+        Record(
+            "province_system:govops_cert_expiry_seconds:min",
+            'min by (province, system) (probe_ssl_earliest_cert_expiry{job="blackbox_https"})'
+            " - time()",
+        ),
+    ]
+
+
+def zone_alerts() -> list[Alert]:
+    down = f"max by (province, system) (probe_success{{{FRONTS}}})"
+    return [
+        Alert(
+            "GovopsSystemDown",
+            f"{down} == 0",
+            "2m",
+            "critical",
+            "{{ $labels.system }} of {{ $labels.province }} is down: its front door does not "
+            "answer (every replica failed the HTTPS readiness probe).",
+            "blackbox_exporter has failed every replica of this system for 2 minutes; "
+            "citizens and officials of the province cannot use it. Start with the nginx and "
+            "application services on the hosts, then the database.",
+        ),
+        Alert(
+            "GovopsSystemReplicaDown",
+            f"probe_success{{{FRONTS}}} == 0\nunless on (province, system)\n({down} == 0)",
+            "5m",
+            "warning",
+            "{{ $labels.host }} ({{ $labels.system }}, {{ $labels.province }}) fails its "
+            "readiness probe; the other replicas still serve.",
+            "One replica is out of service; capacity is reduced, users are not yet affected.",
+        ),
+        Alert(
+            "GovopsNationalCounterpartDown",
+            'probe_success{job="blackbox_https", tier="national"} == 0',
+            "2m",
+            "critical",
+            "National counterpart {{ $labels.system }} does not answer: every province's "
+            "exchanges with it fail.",
+            "The national counterpart's readiness probe has failed for 2 minutes. Provinces "
+            "will queue or fail sync, sign-in, payment or document exchange depending on which "
+            "one it is. Call the national operator.",
+        ),
+        Alert(
+            "GovopsSSOFailing",
+            'max by (province) (govops_probe_success{check="sso_login"}) == 0',
+            "5m",
+            "critical",
+            "Citizens of {{ $labels.province }} cannot sign in from the national portal "
+            "(VNeID single sign-on into the procedures system fails).",
+            "The prober's sign-in (portal authorize → procedures callback → token → userinfo) "
+            "has failed for 5 minutes. Check the procedures system's SSO client settings and "
+            "the national portal; /probe?target={{ $labels.province }}&module=sso_login&debug=true "
+            "on the prober shows the failing hop.",
+        ),
+        Alert(
+            "GovopsDossierSubmissionFailing",
+            'max by (province) (govops_probe_success{check="dossier_submit"}) == 0',
+            "10m",
+            "critical",
+            "Dossiers cannot be submitted in some communes of {{ $labels.province }}.",
+            "Test dossiers in this province's communes were refused or failed for 10 minutes; "
+            "govops_dossier_communes_failed says how many of the last batch. The prober's debug "
+            "output names the first failing commune and the reason.",
+        ),
+        Alert(
+            "GovopsTransactionFailing",
+            "max by (province, system, check) (govops_probe_success"
+            '{check!~"sso_login|dossier_submit|front_ready"}) == 0',
+            "10m",
+            "warning",
+            "{{ $labels.province }}: the {{ $labels.check }} transaction of {{ $labels.system }} "
+            "fails.",
+            "The synthetic transaction has failed for 10 minutes while the front door may still "
+            "answer: the system is up but a flow (payment, notification, Axis, report, meeting, "
+            "LGSP relay or sync status) is broken.",
+        ),
+        Alert(
+            "GovopsDossierSyncLagging",
+            f"max by (province) (govops_dossier_sync_lag_seconds) > {SYNC_LAG_WARNING_SECONDS}",
+            "10m",
+            "warning",
+            "Dossier records of {{ $labels.province }} reach the national portal "
+            "{{ $value | humanizeDuration }} late.",
+            "The oldest dossier record not yet synced to the National Public Service Portal is "
+            f"older than {SYNC_LAG_WARNING_SECONDS // 60} minutes. Citizens looking up their "
+            "dossier on the national portal see stale status. Check the sync job's last error.",
+        ),
+        Alert(
+            "GovopsCommunesNotTested",
+            "count by (province) (\n"
+            "  time() - govops_commune_last_success_timestamp_seconds\n"
+            "  > on (province) group_left ()\n"
+            "  max by (province) (govops_commune_test_period_seconds)\n) > 0",
+            "30m",
+            "warning",
+            "{{ $value }} communes of {{ $labels.province }} have had no successful test "
+            "dossier within the test period.",
+            "The dispatch requires dossier submission tested in every commune. These communes "
+            "were attempted in their turn but failed (or the prober was down). A freshly "
+            "installed prober needs one full period to cover every commune.",
+        ),
+        Alert(
+            "GovopsCertificateExpiringSoon",
+            f"{_cert_left()} < {CERT_WARNING_DAYS} * 86400\nand\n"
+            f"{_cert_left()} >= {CERT_CRITICAL_DAYS} * 86400",
+            "1h",
+            "warning",
+            "The TLS certificate of {{ $labels.host }} expires in {{ $value | humanizeDuration }}.",
+            f"Renew it within {CERT_WARNING_DAYS - CERT_CRITICAL_DAYS} days (nginx_tls role); "
+            "once it expires, browsers refuse the site.",
+        ),
+        Alert(
+            "GovopsCertificateExpiring",
+            f"{_cert_left()} < {CERT_CRITICAL_DAYS} * 86400",
+            "10m",
+            "critical",
+            "The TLS certificate of {{ $labels.host }} expires in "
+            "{{ $value | humanizeDuration }}: renew it now.",
+            "After expiry citizens' browsers and the national counterparts refuse the "
+            "connection. Renew and reload nginx (nginx_tls role).",
+        ),
+        Alert(
+            "GovopsProberFailing",
+            'up{job="domain_prober"} == 0 or govops_up == 0',
+            "5m",
+            "warning",
+            "The domain prober cannot probe {{ $labels.province }}: synthetic transactions "
+            "are blind there.",
+            "Either Prometheus cannot scrape the prober or the prober failed itself (govops_up "
+            "0). Transaction alerts for this province cannot fire meanwhile. Check the "
+            "govops-prober service on the monitoring host.",
+        ),
+        Alert(
+            "GovopsHostDown",
+            'up{job="node"} == 0',
+            "5m",
+            "warning",
+            "Host {{ $labels.host }} does not answer node_exporter scrapes.",
+            "The host may be down or its network cut; the system alerts say whether users are "
+            "affected.",
+        ),
+        Alert(
+            "GovopsExporterDown",
+            'up{job=~"nginx|postgres"} == 0',
+            "10m",
+            "warning",
+            "The {{ $labels.job }} exporter on {{ $labels.host }} cannot be scraped.",
+            "Metrics of that service are missing; dashboards show gaps. The service itself may "
+            "be fine (see GovopsSystemDown).",
+        ),
+    ]
+
+
+def _cert_left() -> str:
+    return (
+        "min by (province, system, host) "
+        '(probe_ssl_earliest_cert_expiry{job="blackbox_https"}) - time()'
+    )
