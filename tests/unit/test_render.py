@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -103,16 +104,25 @@ def test_check_reports_changed_missing_and_stale(tmp_path: Path) -> None:
     assert vault.exists(), "hand-written files beside rendered ones are left alone"
 
 
-@pytest.mark.parametrize("env", ["lab", "production"])
-def test_inventory_passes_ansible_inventory(env: str) -> None:
-    binary = Path(sys.executable).parent / "ansible-inventory"
-    out = subprocess.run(
-        [str(binary), "-i", f"inventories/{env}", "--list"],
+# Production's example Vault files are encrypted with this documented throwaway password
+# (README, Secrets); the lab has no vault.
+EXAMPLE_VAULT = {"ANSIBLE_VAULT_PASSWORD_FILE": "inventories/production/vault-password.example"}
+
+
+def _ansible(tool: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(Path(sys.executable).parent / tool), *args],
         cwd=ROOT,
+        env={**os.environ, **EXAMPLE_VAULT},
         capture_output=True,
         text=True,
         check=True,
     )
+
+
+@pytest.mark.parametrize("env", ["lab", "production"])
+def test_inventory_passes_ansible_inventory(env: str) -> None:
+    out = _ansible("ansible-inventory", "-i", f"inventories/{env}", "--list")
     assert "WARNING" not in out.stderr, out.stderr
     inv = json.loads(out.stdout)
     hostvars = inv["_meta"]["hostvars"]
@@ -122,3 +132,28 @@ def test_inventory_passes_ansible_inventory(env: str) -> None:
     assert hue_vars["govops_province"]["codename"] == "hue"
     assert len(hue_vars["govops_province"]["communes"]) == 40
     assert hue_vars["govops_system_id"] == "procedures"
+    if env == "production":
+        # The example vault decrypts; SSH goes through the province's bastion.
+        assert set(hue_vars["govops_db_passwords"]) >= {"procedures", "lgsp"}
+        assert "BEGIN CERTIFICATE" in hue_vars["govops_tls_ca_pem"]
+        assert hue_vars["govops_jump_host"] == "hue-bastion.gov.example"
+        assert "govops_jump_host" not in hostvars["hue-bastion"]
+        assert "national" not in str(inv.get("national", {}).get("hosts", []))
+
+
+@pytest.mark.parametrize("env", ["lab", "production"])
+def test_site_playbook_passes_syntax_check(env: str) -> None:
+    out = _ansible(
+        "ansible-playbook", "-i", f"inventories/{env}", "playbooks/site.yml", "--syntax-check"
+    )
+    assert "WARNING" not in out.stderr, out.stderr
+
+
+def test_production_places_no_stand_in_on_national_hosts() -> None:
+    """playbooks/national.yml installs the counterparts' stand-ins: production has none."""
+    out = _ansible(
+        "ansible-playbook", "-i", "inventories/production", "playbooks/site.yml", "--list-hosts"
+    ).stdout
+    play = out[out.index("Tier national") :]
+    assert play.split("hosts (", 1)[1].startswith("0)"), play[:300]
+    assert "national-portal" not in out
