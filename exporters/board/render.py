@@ -9,7 +9,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import jinja2
 
@@ -19,7 +20,7 @@ from govops.registry.estate import Estate
 from .prometheus import Sample, instant
 
 Query = Callable[[str], list[Sample]]
-VIETNAM = timezone(timedelta(hours=7))
+VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")  # the tz database (tzdata), not a hand-kept offset
 
 Q_FRONTS = (
     "province_system:govops_front_up:max"

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+import psutil
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -347,8 +348,8 @@ def _prune_old(podman: Podman, files: BuildFiles) -> None:
 
 def _mounts_below(path: Path) -> list[str]:
     prefix = str(path.resolve()) + "/"
-    with open("/proc/self/mounts", encoding="utf-8") as mounts:
-        points = [line.split()[1] for line in mounts]
+    # psutil decodes the mount table's escapes (a space in a path is "\\040" there).
+    points = [part.mountpoint for part in psutil.disk_partitions(all=True)]
     return sorted((p for p in points if p.startswith(prefix)), key=len, reverse=True)
 
 
