@@ -6,8 +6,10 @@ is ever written into the repository.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
+
+from debian.deb822 import Deb822
 
 from govops.errors import GovopsError
 
@@ -18,31 +20,12 @@ class MirrorNotFound(GovopsError):
     """No enabled `deb` source for the suite in the files that were read."""
 
 
-def _deb822_stanzas(text: str) -> Iterator[dict[str, str]]:
-    """Stanzas of a deb822 file as {lower-case field: value}; continuation lines are joined."""
-    stanza: dict[str, str] = {}
-    field: str | None = None
-    for raw in text.splitlines():
-        if raw.startswith("#"):
-            continue
-        if not raw.strip():
-            if stanza:
-                yield stanza
-            stanza, field = {}, None
-        elif raw[0] in " \t" and field is not None:
-            stanza[field] += " " + raw.strip()
-        elif ":" in raw:
-            key, _, value = raw.partition(":")
-            field = key.strip().lower()
-            stanza[field] = value.strip()
-    if stanza:
-        yield stanza
-
-
 def mirrors_from_deb822(text: str, suite: str) -> list[str]:
+    """URIs of the enabled `deb` stanzas of a deb822 `.sources` file that serve `suite`."""
     found: list[str] = []
-    for stanza in _deb822_stanzas(text):
-        if stanza.get("enabled", "yes").lower() == "no":
+    # python-debian's parser: comments, continuation lines, case-insensitive field names.
+    for stanza in Deb822.iter_paragraphs(text.splitlines()):
+        if stanza.get("enabled", "yes").strip().lower() == "no":
             continue
         if "deb" not in stanza.get("types", "").split():
             continue
