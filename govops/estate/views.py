@@ -13,6 +13,7 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cache
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 from typing import Any
@@ -321,15 +322,10 @@ def playbook_groups(playbook: Path, extra_vars: dict[str, Any]) -> list[str]:
     missing playbook is a call to a group that cannot exist: named by its path)."""
     if not playbook.is_file():
         return [f"<playbook {playbook.name}>"]
-    plays = yaml.safe_load(playbook.read_text(encoding="utf-8")) or []
     found: list[str] = []
-    env = jinja2.Environment(autoescape=False)
-    for play in plays if isinstance(plays, list) else []:
-        pattern = play.get("hosts") if isinstance(play, dict) else None
-        if not isinstance(pattern, str):
-            continue
+    for pattern in _play_patterns(playbook):
         try:
-            text = env.from_string(pattern).render(**extra_vars)
+            text = _template(pattern).render(**extra_vars)
         except jinja2.TemplateError:
             continue  # a pattern only Ansible can render: not ours to judge
         for part in _PATTERN_SPLIT.split(text.strip()):
@@ -337,6 +333,25 @@ def playbook_groups(playbook: Path, extra_vars: dict[str, Any]) -> list[str]:
             if part and part not in ("all", "localhost") and "*" not in part:
                 found.append(part)
     return found
+
+
+@cache
+def _play_patterns(playbook: Path) -> tuple[str, ...]:
+    """Each play's `hosts:` (read once per check: every province calls the same playbooks)."""
+    plays = yaml.load(playbook.read_text(encoding="utf-8"), Loader=_LOADER) or []
+    return tuple(
+        play["hosts"]
+        for play in (plays if isinstance(plays, list) else [])
+        if isinstance(play, dict) and isinstance(play.get("hosts"), str)
+    )
+
+
+@cache
+def _template(pattern: str) -> jinja2.Template:
+    return jinja2.Environment(autoescape=False).from_string(pattern)
+
+
+_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def _rel(path: Path, root: Path) -> str:
