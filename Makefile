@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 GOVOPS  := $(BIN)/govops
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: venv system-deps lab lab-down test molecule lab-proof unit lint render-check bench bench-all clean help
+.PHONY: venv system-deps lab lab-down test molecule lab-proof unit lint render-check estate-check bench bench-all clean help
 .DEFAULT_GOAL := help
 
 help: ## List the targets
@@ -32,6 +32,11 @@ lab-down: venv ## Remove the lab's containers and network
 render-check: venv ## Fail if rendered files drift from the estates
 	$(GOVOPS) render --env production --check
 	$(GOVOPS) render --env lab --check
+
+# make test runs the same through tests/unit/test_estate_check.py (every committed environment).
+estate-check: venv ## Fail if Pulumi, inventory, prober and runbooks disagree on the estate
+	$(GOVOPS) estate check --env production
+	$(GOVOPS) estate check --env lab
 
 lint: venv ## ruff, mypy, import contracts, yamllint, ansible-lint
 	$(BIN)/ruff check govops infra exporters tests bench
