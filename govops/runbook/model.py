@@ -48,7 +48,11 @@ PositiveDuration = Annotated[float, BeforeValidator(parse_duration), AfterValida
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+    # allow_inf_nan: a `"nan"` or `"inf"` string is no number either (YAML's .nan and .inf are
+    # refused by the loader).
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, arbitrary_types_allowed=True, allow_inf_nan=False
+    )
 
 
 class TimeClear(_Model):

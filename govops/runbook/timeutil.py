@@ -6,6 +6,7 @@ national cutover's dates do not move, so it can also be an absolute time with it
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -15,27 +16,44 @@ _DURATION = re.compile(
     r"(?:(?P<s>\d+(?:\.\d+)?)s)?\s*(?:(?P<ms>\d+)ms)?\s*$"
 )
 _RELATIVE = re.compile(r"^\s*T0\s*(?:(?P<sign>[+-])\s*(?P<duration>\S.*))?$")
+# Bounds that keep every sum of a time and a duration a valid datetime (no OverflowError):
+# a duration is at most ten years; a time lies between these two years.
+MAX_DURATION = 10 * 366 * 86400.0
+FIRST_YEAR, LAST_YEAR = 1970, 2999
 DURATION_HELP = "a duration like 30s, 5m, 1h30m or 2d (or a number of seconds)"
 DEADLINE_HELP = "an ISO time with its UTC offset (2025-06-27T17:00:00+07:00) or T0±duration (T0+6h)"
 
 
 def parse_duration(value: object) -> float:
-    """Seconds from `30s`, `5m`, `1h30m`, `2d`, `250ms` or a plain number."""
+    """Seconds from `30s`, `5m`, `1h30m`, `2d`, `250ms` or a plain number (finite, at most
+    ten years)."""
     if isinstance(value, bool):
         raise ValueError(DURATION_HELP)
-    if isinstance(value, int | float):
+    if isinstance(value, int):
         if value < 0:
             raise ValueError(DURATION_HELP)
-        return float(value)
-    if not isinstance(value, str):
+        seconds = float(value) if value <= MAX_DURATION else math.inf
+    elif isinstance(value, float):
+        if not math.isfinite(value) or value < 0:
+            raise ValueError(DURATION_HELP)
+        seconds = value
+    elif isinstance(value, str):
+        match = _DURATION.match(value)
+        if match is None or not any(match.groupdict().values()):
+            raise ValueError(DURATION_HELP)
+        parts = {k: float(v) if v else 0.0 for k, v in match.groupdict().items()}
+        seconds = (
+            parts["d"] * 86400
+            + parts["h"] * 3600
+            + parts["m"] * 60
+            + parts["s"]
+            + parts["ms"] / 1000
+        )
+    else:
         raise ValueError(DURATION_HELP)
-    match = _DURATION.match(value)
-    if match is None or not any(match.groupdict().values()):
-        raise ValueError(DURATION_HELP)
-    parts = {k: float(v) if v else 0.0 for k, v in match.groupdict().items()}
-    return (
-        parts["d"] * 86400 + parts["h"] * 3600 + parts["m"] * 60 + parts["s"] + parts["ms"] / 1000
-    )
+    if not seconds <= MAX_DURATION:  # also catches an infinite sum of huge parts
+        raise ValueError(f"{DURATION_HELP}, at most ten years")
+    return seconds
 
 
 def format_duration(seconds: float) -> str:
@@ -65,6 +83,12 @@ def parse_time(value: object) -> datetime:
         raise ValueError(DEADLINE_HELP)
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError(DEADLINE_HELP + " (this one has no UTC offset)")
+    try:
+        year = moment.astimezone(UTC).year
+    except (OverflowError, ValueError):
+        year = moment.year
+    if not FIRST_YEAR <= year <= LAST_YEAR or not FIRST_YEAR <= moment.year <= LAST_YEAR:
+        raise ValueError(f"{DEADLINE_HELP}, between {FIRST_YEAR} and {LAST_YEAR}")
     return moment
 
 

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from govops.runbook.executors.base import Args, ExecContext, Executor, ExecutorError, Outcome
 from govops.runbook.executors.transport import opener as http_opener
@@ -38,6 +38,8 @@ _COMPARE: dict[str, Callable[[float, float], bool]] = {
 
 
 class PromqlArgs(Args):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
     query: str = Field(min_length=1)
     op: Op | None = None
     value: float | None = None
