@@ -124,16 +124,38 @@ def task_name(data: Mapping[str, Any]) -> str:
     return f"{role} : {task}" if role else task
 
 
+def _playbook_processes(program: str) -> list[psutil.Process]:
+    """ansible-runner's pseudo-terminal child running `program`: ansible-playbook itself."""
+    found = []
+    for child in psutil.Process().children():
+        with suppress(psutil.Error):
+            if program in child.cmdline():
+                found.append(child)
+    return found
+
+
 class _Events:
     """ansible-runner's event handler: echoes Ansible's text, keeps the stats and timings."""
 
-    def __init__(self, echo: Callable[[str], None] | None) -> None:
+    def __init__(
+        self,
+        echo: Callable[[str], None] | None,
+        program: str,
+        started: Callable[[int], None] | None,
+    ) -> None:
         self.echo = echo
+        self.program = program
+        self.started = started
         self.recap: dict[str, HostRecap] = {}
         self.task_seconds: dict[str, float] = defaultdict(float)
         self.changes: dict[str, list[str]] = defaultdict(list)
 
     def __call__(self, event: dict[str, Any]) -> bool:
+        if self.started is not None:
+            # The first event comes before any task acts (ansible-runner tells no pid).
+            for process in _playbook_processes(self.program):
+                self.started(process.pid)
+            self.started = None
         text = event.get("stdout")
         if text and self.echo is not None:
             for line in text.splitlines():
@@ -179,11 +201,9 @@ class _Cancel:
             if not (self.stop.is_set() or (self.cancel is not None and self.cancel())):
                 return False
             self.interrupted_at = time.monotonic()
-            # ansible-runner's pseudo-terminal child: ansible-playbook itself.
-            for child in psutil.Process().children():
+            for process in _playbook_processes(self.program):
                 with suppress(psutil.Error):
-                    if self.program in child.cmdline():
-                        child.send_signal(signal.SIGINT)
+                    process.send_signal(signal.SIGINT)
         return time.monotonic() - self.interrupted_at > self.GRACE
 
     @contextmanager
@@ -211,20 +231,22 @@ def run_playbook(
     echo: Callable[[str], None] | None = None,
     cancel: Callable[[], bool] | None = None,
     passwords: Mapping[str, str] | None = None,
+    started: Callable[[int], None] | None = None,
 ) -> PlaybookRun:
     """Run `argv` (ansible-playbook and its arguments, exactly) in `cwd` with `env` added to
     this process's environment; `echo` gets Ansible's output line by line as it comes;
     `cancel` is asked about once a second (see _Cancel); `passwords` answer the prompts of
-    ASK_FLAGS by kind. A stopped run has the status "canceled".
+    ASK_FLAGS by kind; `started(pid)` learns ansible-playbook's pid before any task acts (for a
+    caller that records what it started). A stopped run has the status "canceled".
     """
-    events = _Events(echo)
+    events = _Events(echo, argv[0], started)
     stopper = _Cancel(argv[0], cancel)
     answers = {PROMPTS[kind]: secret for kind, secret in (passwords or {}).items()}
     environ = dict(env)
     # ansible-runner turns host key checking off unless told: keep Ansible's default (on, as
     # the suite's ansible.cfg says too); ANSIBLE_HOST_KEY_CHECKING in `env` still decides.
     environ.setdefault("ANSIBLE_HOST_KEY_CHECKING", "True")
-    started = time.monotonic()
+    begun = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="govops-ansible-") as private, stopper.on_signals():
         try:
             runner = ansible_runner.run(
@@ -250,5 +272,5 @@ def run_playbook(
         recap=events.recap,
         task_seconds=dict(events.task_seconds),
         changes=dict(events.changes),
-        seconds=time.monotonic() - started,
+        seconds=time.monotonic() - begun,
     )

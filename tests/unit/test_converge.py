@@ -331,8 +331,13 @@ def test_sigterm_stops_the_playbook_and_its_children(local: Path) -> None:
         str(local / "playbooks" / "slow.yml"),
     ]
     started = time.monotonic()
-    done = run_playbook(argv, cwd=local, env={"ANSIBLE_NOCOLOR": "1"}, cancel=cancel)
+    pids: list[int] = []
+    done = run_playbook(
+        argv, cwd=local, env={"ANSIBLE_NOCOLOR": "1"}, cancel=cancel, started=pids.append
+    )
     assert done.status == "canceled" and sent
+    # The pid it was told of is ansible-playbook's, and gone with it.
+    assert len(pids) == 1 and not _alive(pids[0])
     assert time.monotonic() - started < 60, "the run was not stopped"
     assert signal.getsignal(signal.SIGTERM) is before
     sleeper = int(pid_file.read_text(encoding="utf-8"))
