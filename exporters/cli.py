@@ -158,7 +158,7 @@ def cutover_exporter_cmd(state: str | None, run_id: str | None, listen: str) -> 
 @monitoring_group.command("rules")
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 if committed rules drift.")
 def rules_cmd(check: bool) -> None:
-    """Generate exporters/rules/*.yml from the tables in exporters/rules/generate.py."""
+    """Generate exporters/rules/*.yml from the tables in exporters/rules/ (zone, slo, national)."""
     from exporters.rules import generate
 
     _generated("rules", generate.drift, generate.write, check)
