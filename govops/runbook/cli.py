@@ -487,6 +487,12 @@ def approve_cmd(
 @click.argument("step_id", metavar="STEP")
 @click.argument("decision", metavar="done|retry|skip")
 @click.option("--province", metavar="P", required=True, help="The province the step is in.")
+@click.option(
+    "--commune",
+    metavar="CODE",
+    default=None,
+    help="For a foreach step: one commune (default: every uncertain commune of the step).",
+)
 @click.option("--as", "actor", metavar="NAME", required=True, help="Who decides (recorded).")
 @click.option("--note", default="", help="Why, for the audit log.")
 @state_option
@@ -496,6 +502,7 @@ def decide_cmd(
     step_id: str,
     decision: str,
     province: str,
+    commune: str | None,
     actor: str,
     note: str,
     state: str | None,
@@ -504,7 +511,7 @@ def decide_cmd(
     verify it): done (it took effect), retry (run it again) or skip (go on without it).
     Audited; `govops cutover resume RUN` applies it."""
     with open_store(state) as store:
-        items = runs.decide(store, run_id, step_id, province, decision, actor, note)
+        items = runs.decide(store, run_id, step_id, province, decision, actor, note, commune)
     what = f"{len(items)} communes of " if any(items) else ""
     out.print(f"decided {decision} for {what}{step_id} in {province} as {actor}", highlight=False)
 

@@ -286,6 +286,7 @@ def decide(
     decision: str,
     actor: str,
     note: str = "",
+    commune: str | None = None,
 ) -> list[str]:
     """An operator's word on a step left uncertain in a province (every uncertain commune of a
     `foreach` step): done (it took effect), retry (run it again) or skip (go on without it).
@@ -301,7 +302,12 @@ def decide(
             got=province,
         )
     rows = [r for r in store.steps(run.id) if r.province == province and r.status == "uncertain"]
-    chosen = [r for r in rows if r.step_id == step_id]
+    chosen = [r for r in rows if r.step_id == step_id and commune in (None, r.item)]
+    if not chosen and commune is not None and any(r.step_id == step_id for r in rows):
+        items = ", ".join(r.item for r in rows if r.step_id == step_id)
+        raise InputError(
+            run.runbook_path, "--commune", f"a commune uncertain in {step_id} ({items})", commune
+        )
     if not chosen:
         uncertain = sorted({r.step_id for r in rows})
         raise InputError(
