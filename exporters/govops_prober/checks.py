@@ -167,19 +167,30 @@ async def dossier_sync(ctx: Context) -> str:
 
 
 async def payment(ctx: Context) -> str:
-    """A citizen pays a fee online; the national payment platform records the transaction."""
+    """A citizen pays a fee online; the national payment platform records the transaction.
+
+    Never a real charge (config.payment_mode): in the platform's test mode, whose answer
+    must say so, or as a zero-value authorisation, reversed at once."""
+    zero = ctx.config.payment_mode == "zero_authorization"
+    request = {"amount": 0, "mode": "authorize"} if zero else {"amount": 1000, "mode": "test"}
     reply = await ctx.session.request(
-        "POST", ctx.url("procedures", "/api/payments/test"), json_body={"amount": 1000}
+        "POST", ctx.url("procedures", "/api/payments/test"), json_body=request
     )
-    paid = _expect(reply, (201,), "test payment")
+    paid = _expect(reply, (201,), "zero-value authorisation" if zero else "test-mode payment")
     tx = paid.get("transaction_id")
-    if paid.get("status") != "paid" or not isinstance(tx, str):
+    if not isinstance(tx, str) or paid.get("status") != ("authorized" if zero else "paid"):
         raise ProbeFailure(f"payment not confirmed: status {paid.get('status')!r}")
-    check = await ctx.session.request(
-        "GET", ctx.counterpart("payment", f"/api/payments/{urllib.parse.quote(tx)}")
+    if not zero and paid.get("test_mode") is not True:
+        raise ProbeFailure(f"transaction {tx} was not made in the platform's test mode")
+    quoted = urllib.parse.quote(tx)
+    record = await ctx.session.request("GET", ctx.counterpart("payment", f"/api/payments/{quoted}"))
+    _expect(record, (200,), "the payment platform's record of the transaction")
+    reversed_ = await ctx.session.request(
+        "POST", ctx.counterpart("payment", f"/api/payments/{quoted}/reverse"), json_body={}
     )
-    _expect(check, (200,), "the payment platform's record of the transaction")
-    return f"paid, transaction {tx}"
+    if _expect(reversed_, (200,), "reverse the synthetic transaction").get("status") != "reversed":
+        raise ProbeFailure(f"transaction {tx} not reversed")
+    return f"{'authorised' if zero else 'paid in test mode'} and reversed, transaction {tx}"
 
 
 async def notification_roundtrip(ctx: Context) -> str:
@@ -329,6 +340,28 @@ TRANSACTIONS = (
     Check("meeting_join", "meetings", meeting_join, "join the province's meeting from a commune"),
 )
 FRONTS = tuple(Check("front_ready", s, _front(s), f"open the {s} front page") for s in SYSTEMS)
+# Checks that create records in the systems (each marked synthetic).
+WRITES = frozenset(
+    {
+        "dossier_submit",
+        "payment",
+        "notification_roundtrip",
+        "axis_roundtrip",
+        "report_submit",
+        "meeting_join",
+    }
+)
+
+
+def enabled(checks: tuple[Check, ...], config: ProberConfig) -> tuple[Check, ...]:
+    """What this environment lets the prober run (config.write_checks, payment_mode)."""
+    return tuple(
+        c
+        for c in checks
+        if (config.write_checks or c.name not in WRITES)
+        and not (c.name == "payment" and config.payment_mode == "off")
+    )
+
 
 # A module is what one scrape runs. `all` is the transactions (blackbox_exporter already
 # probes each front); `fronts` is the plain readiness probe, for comparison and bootstrap;

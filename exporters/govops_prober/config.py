@@ -16,6 +16,7 @@ from typing import Any
 from .client import ProbeFailure, origin_of
 
 SYSTEMS = ("procedures", "documents", "lgsp", "reporting", "meetings")
+PAYMENT_MODES = ("test_mode", "zero_authorization", "off")
 COUNTERPARTS = ("portal", "sso", "payment", "napd", "docaxis", "ndxp", "reporting")
 
 
@@ -56,6 +57,12 @@ class ProberConfig:
     state_dir: str | None = None
     # Marks what the prober creates (dossiers, reports, meetings) as synthetic.
     procedure_code: str = "GOVOPS-SYNTHETIC-PROBE"
+    # How the payment check pays (PAYMENT_MODES): the platform's test mode, a zero-value
+    # authorisation reversed at once, or not at all. Never a real charge.
+    payment_mode: str = "off"
+    # Checks that create records (dossiers, documents, reports, meetings, payments): off where
+    # an environment's owners do not want synthetic records at all.
+    write_checks: bool = True
 
     def origins(self) -> frozenset[str]:
         """Every origin the prober may contact: the estate's fronts and counterparts."""
@@ -155,6 +162,14 @@ def parse_config(data: Any, source: str = "<config>") -> ProberConfig:
             if not isinstance(data[k], str) or not data[k]:
                 raise fail(k, "a string", data[k])
             options[k] = data[k]
+    if "payment_mode" in data:
+        if data["payment_mode"] not in PAYMENT_MODES:
+            raise fail("payment_mode", f"one of {', '.join(PAYMENT_MODES)}", data["payment_mode"])
+        options["payment_mode"] = data["payment_mode"]
+    if "write_checks" in data:
+        if not isinstance(data["write_checks"], bool):
+            raise fail("write_checks", "true or false", data["write_checks"])
+        options["write_checks"] = data["write_checks"]
     config = ProberConfig(
         environment=env,
         provinces=provinces,

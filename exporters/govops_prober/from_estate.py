@@ -66,7 +66,11 @@ def config_from_estate(
         counterparts=counterparts,
         readiness_paths={s: spec.health.readiness for s, spec in estate.catalog.systems.items()},
         ca_file=ca_file,
-        **options,
+        # The estate decides what the prober may write and how it pays (`prober:`).
+        **(
+            {"payment_mode": estate.prober.payment, "write_checks": estate.prober.write_checks}
+            | options
+        ),
     )
     # Round-trip through the validator: what the controller writes, the host must accept.
     return parse_config(json.loads(config.to_json()), f"config from {estate.path}")

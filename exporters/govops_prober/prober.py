@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .checks import MODULES, Check, Context, Findings, TargetState
+from .checks import MODULES, Check, Context, Findings, TargetState, enabled
 from .client import ProbeFailure, Session, tls_context
 from .config import ProberConfig
 from .ledger import Ledger
@@ -96,7 +96,7 @@ class Prober:
         started = time.perf_counter()
         deadline = started + max(timeout - ANSWER_MARGIN_SECONDS, 0.01)
         target = self.config.provinces[province]
-        checks = MODULES[module]
+        checks = enabled(MODULES[module], self.config)
         result = ProbeResult(province, module)
         state = self.state(province)
         own_limit = asyncio.Semaphore(self.config.max_concurrency_per_target)

@@ -121,6 +121,15 @@ class Cloud(_Model):
     monitor_flavor: str = "g1.large"
 
 
+class ProberSettings(_Model):
+    """What the domain prober may do in this environment. The payment check never charges:
+    it uses the payment platform's test mode, or a zero-value authorisation it reverses at
+    once, or it does not run; write checks (they create synthetic records) can be off."""
+
+    payment: Literal["test_mode", "zero_authorization", "off"] = "off"
+    write_checks: bool = True
+
+
 class Lab(_Model):
     network_name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,40}$")
     default_provinces: tuple[str, ...] = Field(min_length=1)
@@ -145,6 +154,7 @@ class EstateFile(_Model):
     # Whether this environment runs the national counterparts' hosts itself (the lab's
     # stand-ins); production does not: the counterparts are the government's own.
     counterparts_hosted: bool = True
+    prober: ProberSettings = ProberSettings()
 
 
 @dataclass(frozen=True)
@@ -195,6 +205,7 @@ class Estate:
     catalog: Catalog = field(repr=False)
     runbooks: tuple[str, ...] = ()
     counterparts_hosted: bool = True
+    prober: ProberSettings = field(default_factory=ProberSettings)
 
     def fqdn(self, host: str) -> str:
         return f"{host}.{self.domain}" if self.domain else host
@@ -373,6 +384,7 @@ class _Resolver:
             catalog=self.cat,
             runbooks=s.runbooks,
             counterparts_hosted=s.counterparts_hosted,
+            prober=s.prober,
         )
 
     def _selected(self) -> list[str]:

@@ -49,6 +49,10 @@ class Portal(Service):
         """CREATE TABLE IF NOT EXISTS payments (id TEXT PRIMARY KEY, province TEXT,
             dossier_id TEXT NOT NULL, amount BIGINT NOT NULL, currency TEXT NOT NULL,
             paid_at TEXT NOT NULL)""",
+        # Test-mode payments and zero-value authorisations (synthetic checks): their state,
+        # apart so that a lab database from before keeps its payments table as it is.
+        """CREATE TABLE IF NOT EXISTS payment_states (id TEXT PRIMARY KEY, mode TEXT NOT NULL,
+            status TEXT NOT NULL, changed_at TEXT NOT NULL)""",
         """CREATE TABLE IF NOT EXISTS notifications (id TEXT PRIMARY KEY, province TEXT NOT NULL,
             dossier_id TEXT, commune_code TEXT, subject TEXT NOT NULL, content TEXT,
             created_at TEXT NOT NULL, status TEXT NOT NULL, attempts INTEGER NOT NULL,
@@ -83,6 +87,7 @@ class Portal(Service):
         r.add("GET", f"{p}/dossier-records/summary", self.records_summary)
         r.add("POST", "/api/payments", self.pay)
         r.add("GET", "/api/payments/{id}", self.payment)
+        r.add("POST", "/api/payments/{id}/reverse", self.reverse_payment)
         r.add("POST", f"{p}/notifications", self.create_notification)
         r.add("GET", f"{p}/notifications/summary", self.notifications_summary)
         r.add("GET", "/api/notifications/{id}", self.notification)
@@ -242,13 +247,23 @@ class Portal(Service):
     def pay(self, req: Request) -> tuple[int, Any]:
         body = req.json()
         amount = body.get("amount")
-        if isinstance(amount, bool) or not isinstance(amount, int) or not 0 < amount <= 10**10:
-            raise HTTPError(400, "invalid_request", "amount: a positive whole number of VND")
+        # mode: charge (money moves), test (the platform's test mode: nothing moves) or
+        # authorize (a zero-value authorisation, to be reversed).
+        mode = body.get("mode", "charge")
+        if mode not in ("charge", "test", "authorize"):
+            raise HTTPError(400, "invalid_request", "mode: one of charge, test, authorize")
+        low = 0 if mode == "authorize" else 1
+        high = 0 if mode == "authorize" else 10**10
+        if isinstance(amount, bool) or not isinstance(amount, int) or not low <= amount <= high:
+            what = "0 (a zero-value authorisation)" if mode == "authorize" else "a positive whole"
+            raise HTTPError(400, "invalid_request", f"amount: {what} number of VND")
         if body.get("currency", "VND") != "VND":
             raise HTTPError(400, "invalid_request", "currency: only VND")
+        status = "authorized" if mode == "authorize" else "paid"
         payment = {
             "transaction_id": new_id("tx"),
-            "status": "paid",
+            "status": status,
+            "test_mode": mode == "test",
             "amount": amount,
             "currency": "VND",
             "dossier_id": need(body, "dossier_id", max_len=64),
@@ -269,7 +284,27 @@ class Portal(Service):
                     payment["paid_at"],
                 ),
             )
+            if mode != "charge":
+                tx.run(
+                    "INSERT INTO payment_states (id, mode, status, changed_at)"
+                    " VALUES (%s, %s, %s, %s)",
+                    (payment["transaction_id"], mode, status, payment["paid_at"]),
+                )
         return 201, payment
+
+    def reverse_payment(self, req: Request) -> tuple[int, Any]:
+        """Reverse a zero-value authorisation or a test payment (a real charge is refunded
+        by the payment platform's own process, never by a monitoring check)."""
+        tx_id = req.params["id"]
+        with self.db.tx() as tx:
+            row = tx.one("SELECT mode, status FROM payment_states WHERE id = %s", (tx_id,))
+            if row is None:
+                raise HTTPError(404, "not_found", "no test payment or authorisation with this id")
+            tx.run(
+                "UPDATE payment_states SET status = 'reversed', changed_at = %s WHERE id = %s",
+                (now_iso(), tx_id),
+            )
+        return 200, {"transaction_id": tx_id, "mode": row["mode"], "status": "reversed"}
 
     def payment(self, req: Request) -> tuple[int, Any]:
         with self.db.tx() as tx:
@@ -278,9 +313,14 @@ class Portal(Service):
                 " paid_at FROM payments WHERE id = %s",
                 (req.params["id"],),
             )
+            state = tx.one(
+                "SELECT mode, status FROM payment_states WHERE id = %s", (req.params["id"],)
+            )
         if row is None:
             raise HTTPError(404, "not_found", "no such transaction")
-        return 200, {**row, "status": "paid"}
+        if state is None:
+            return 200, {**row, "status": "paid", "test_mode": False}
+        return 200, {**row, "status": state["status"], "test_mode": state["mode"] == "test"}
 
     # -- notification files -------------------------------------------------------------
     def create_notification(self, req: Request) -> tuple[int, Any]:

@@ -290,6 +290,8 @@ class Procedures(Service):
             "amount": body.get("amount", 10000),
             "dossier_id": text(body, "dossier_id", required=False, max_len=64) or new_id("test"),
             "currency": "VND",
+            # Passed through to the platform: test (its test mode) or authorize (zero value).
+            "mode": body.get("mode", "charge"),
         }
         answer = self.client.call(
             "POST", f"{self.counterpart('portal')}/api/payments", json_body=request
@@ -297,7 +299,8 @@ class Procedures(Service):
         paid = answer.json()
         if answer.status == 400:
             raise HTTPError(400, "invalid_request", "portal refused the payment", upstream=paid)
-        if answer.status != 201 or not isinstance(paid, dict) or paid.get("status") != "paid":
+        done = ("paid", "authorized")
+        if answer.status != 201 or not isinstance(paid, dict) or paid.get("status") not in done:
             raise HTTPError(
                 502, "payment_failed", f"portal answered {answer.status}", upstream=paid
             )
