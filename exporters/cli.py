@@ -15,9 +15,11 @@ from typing import Any, TypeVar
 
 import click
 
-from govops.clikit import env_option, handle_errors, open_estate
+from govops.clikit import env_option, handle_errors, open_estate, write_output
 from govops.clikit import err as err_console
 from govops.clikit import out as console
+from govops.errors import GovopsError, InputError
+from govops.redact import redact_logs
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -37,7 +39,7 @@ def _prober_options(fn: F) -> F:
         click.option("--ca-file", help="CA bundle the fronts' certificates chain to."),
         click.option(
             "--commune-period",
-            type=float,
+            type=click.FloatRange(min=60.0, max=366 * 86400.0),
             default=86400.0,
             show_default=True,
             help="Seconds within which every commune gets a test dossier.",
@@ -110,9 +112,8 @@ def prober_config_cmd(
     if out is None:
         click.echo(text, nl=False)
         return
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text, encoding="utf-8")
-    err_console.print(f"wrote {out}: {len(config.provinces)} provinces")
+    write_output(out, text, "--out")
+    err_console.print(f"wrote {out}: {len(config.provinces)} provinces", markup=False)
 
 
 @monitoring_group.command("prober")
@@ -129,13 +130,14 @@ def prober_cmd(
     listen: str,
 ) -> None:
     """Serve the domain prober: GET /probe?target=<province>&module=<module>."""
-    from exporters.govops_prober.__main__ import parse_listen, run
+    from exporters.govops_prober.__main__ import run
     from exporters.govops_prober.config import ProberConfig
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    host, port = _listen(listen)
+    _logging()
     config = _prober_config(env, endpoints, ca_file, commune_period, state_dir, estate_file)
     assert isinstance(config, ProberConfig)
-    run(config, *parse_listen(listen))
+    _serving(host, port, lambda: run(config, host, port))
 
 
 @monitoring_group.command("cutover-exporter")
@@ -144,15 +146,43 @@ def prober_cmd(
 @click.option("--listen", default="127.0.0.1:9472", show_default=True, metavar="HOST:PORT")
 @handle_errors
 def cutover_exporter_cmd(state: str | None, run_id: str | None, listen: str) -> None:
-    """Serve the cutover-progress exporter (the runbook state as metrics) on /metrics."""
+    """Serve the cutover-progress exporter (the runbook state as metrics) on /metrics.
+
+    The store is read-only to it: a missing one is reported down (govops_cutover_up 0,
+    govops_cutover_down_info{reason="missing"}), never created."""
     from exporters.cutover_exporter.__main__ import serve
     from exporters.cutover_exporter.source import RunbookStoreSource
 
-    host, _, port = listen.rpartition(":")
-    if not host or not port.isdigit():
-        raise click.BadParameter(f"expected HOST:PORT, got {listen!r}", param_hint="--listen")
+    host, port = _listen(listen)
+    _logging()
+    _serving(host, port, lambda: serve(RunbookStoreSource(state, run_id), host, port))
+
+
+def _listen(value: str) -> tuple[str, int]:
+    """--listen HOST:PORT, the port from 1 to 65535 (exit 2 otherwise)."""
+    from exporters.cutover_exporter.__main__ import ListenError, parse_listen
+
+    try:
+        return parse_listen(value)
+    except ListenError as exc:
+        raise InputError("(command line)", "--listen", str(exc).removeprefix("expected ")) from None
+
+
+def _serving(host: str, port: int, serve: Callable[[], None]) -> None:
+    """Serve; a host that does not resolve is bad input, a port in use an operational failure."""
+    import socket
+
+    try:
+        serve()
+    except socket.gaierror as exc:
+        raise InputError("(command line)", "--listen", "a host that resolves", got=host) from exc
+    except OSError as exc:
+        raise GovopsError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
+def _logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    serve(RunbookStoreSource(state, run_id), host, int(port))
+    redact_logs()
 
 
 @monitoring_group.command("rules")
@@ -207,8 +237,7 @@ def board_cmd(prometheus: str, out: Path, env: str) -> None:
     started = time.perf_counter()
     _, estate = open_estate(env)
     board = collect(estate, prometheus)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render(board), encoding="utf-8")
+    write_output(out, render(board), "--out")
     console.print(
         f"wrote {out}: {board.provinces_up}/{len(board.provinces)} provinces all up, "
         f"{len(board.alerts)} alerts firing ({time.perf_counter() - started:.2f} s)"

@@ -14,9 +14,11 @@ from typing import Any, TypeVar
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
-from govops.errors import GovopsError
+from govops.errors import GovopsError, InputError
 from govops.paths import repo_root
+from govops.redact import redact_text
 from govops.registry import estate_path, load_estate
 from govops.registry.estate import Estate
 
@@ -29,6 +31,7 @@ SYSTEM_TOOLS = ("podman", "debootstrap", "ssh", "ssh-keygen", "chroot", "promtoo
 
 
 def fail(message: str, code: int) -> None:
+    message = escape(redact_text(message))  # a file name may look like Rich markup: [x]
     err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     sys.exit(code)
 
@@ -49,6 +52,18 @@ def handle_errors(fn: F) -> F:
         return None
 
     return wrapper  # type: ignore[return-value]
+
+
+def write_output(path: Path, text: str, option: str) -> None:
+    """Write a command's output file (`-o`, `--out`), making its folders; a path that cannot
+    be written is bad input naming the option (exit 2), not a traceback."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise InputError(
+            path, option, "a file path that can be written", got=exc.strerror or str(exc)
+        ) from None
 
 
 def env_option(default: str = "production") -> Callable[[F], F]:

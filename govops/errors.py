@@ -53,5 +53,8 @@ class InputErrors(InputError):
 
 
 def _short(value: object, limit: int = 60) -> str:
-    text = repr(value)
+    """The value as given, shortened, and without a secret it may hold (a URL's password)."""
+    from govops.redact import redact_text
+
+    text = redact_text(repr(value))
     return text if len(text) <= limit else text[: limit - 3] + "..."

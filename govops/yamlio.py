@@ -26,7 +26,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, NoReturn, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -60,7 +60,7 @@ class _Loader(_BaseLoader):  # type: ignore[misc]
     """Plain scalars' tags (str, int, bool, …) remembered by value: a runbook repeats the same
     keys and words thousands of times, and resolving is a handful of regexes each time."""
 
-    _tags: dict[str, str] = {}
+    _tags: ClassVar[dict[str, str]] = {}
 
     def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
         if kind is yaml.ScalarNode and implicit[0]:
@@ -71,6 +71,8 @@ class _Loader(_BaseLoader):  # type: ignore[misc]
                     self._tags[value] = tag
             return tag
         return super().resolve(kind, value, implicit)
+
+
 _SCALARS = yaml.constructor.SafeConstructor()
 
 _STR = "tag:yaml.org,2002:str"
@@ -251,7 +253,9 @@ class _Builder:
         self.aliases = 0
         self.expanded = 0  # nodes added by aliases
 
-    def fail(self, node: yaml.Node, expected: str, got: object = None, last: object = None) -> None:
+    def fail(
+        self, node: yaml.Node, expected: str, got: object = None, last: str | int | None = None
+    ) -> NoReturn:
         path = (*self.path, last) if last is not None else tuple(self.path)
         shown = key_str(path)
         if len(shown) > 120:

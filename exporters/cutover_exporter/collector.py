@@ -13,7 +13,9 @@ from collections.abc import Iterator
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from .source import ProgressLike, ProgressSource
+from govops.redact import redact_text
+
+from .source import ProgressLike, ProgressSource, SourceDown
 
 log = logging.getLogger("govops_cutover_exporter")
 # Every status the engine writes; each is a series (0 or 1) so that queries need no absent().
@@ -30,16 +32,31 @@ class CutoverCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         started = time.perf_counter()
         up = 1.0
+        reason = ""
         families: list[Metric] = []
         try:
             progress = self.source.progress()
             if progress is not None:
                 families = list(progress_families(progress))
-        except Exception as exc:  # an unreadable store: say so, keep serving
-            log.error("cannot read the runbook state: %s: %s", type(exc).__name__, exc)
-            up, families = 0.0, []
+        except SourceDown as exc:  # missing or unreadable: say why, keep serving
+            log.error("cannot read the runbook state (%s): %s", exc.reason, redact_text(str(exc)))
+            up, reason, families = 0.0, exc.reason, []
+        except Exception as exc:
+            log.error(
+                "cannot read the runbook state: %s: %s", type(exc).__name__, redact_text(str(exc))
+            )
+            up, reason, families = 0.0, "error", []
         yield from families
         yield _single("govops_cutover_up", "1 if the runbook state store was read.", up)
+        down = GaugeMetricFamily(
+            "govops_cutover_down_info",
+            "1 with the reason the store was not read (missing, not_a_store, unreachable, "
+            "error); absent while govops_cutover_up is 1.",
+            labels=["reason"],
+        )
+        if reason:
+            down.add_metric([reason], 1.0)
+        yield down
         yield _single(
             "govops_cutover_scrape_duration_seconds",
             "How long reading the runbook state took.",

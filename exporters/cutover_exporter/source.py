@@ -85,24 +85,51 @@ class ProgressLike(Protocol):
 
 class ProgressSource(Protocol):
     def progress(self) -> ProgressLike | None:
-        """The run to show now (None: no run yet); raises on an unreadable store."""
+        """The run to show now (None: no run yet); raises on an unreadable store (SourceDown
+        to say why)."""
 
 
+class SourceDown(Exception):
+    """The store cannot be read; `reason` is one of REASONS (the down-reason metric's label)."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
+# missing: no such store (never created by the exporter); not_a_store: something else is
+# there; unreachable: the store refused or failed (PostgreSQL down, a locked file); error: a
+# bug or a run the exporter cannot read.
+REASONS = ("missing", "not_a_store", "unreachable", "error")
 ACTIVE = ("running", "waiting")
 
 
 class RunbookStoreSource:
-    """The engine's state store (`open_store(url)`): the given run, else the active one, else
-    the most recent. Opened per scrape: a SQLite file written by another process is read
-    fresh, and a PostgreSQL outage heals without a restart."""
+    """The engine's state store (`open_store(url, read_only=True)`): the given run, else the
+    active one, else the most recent. Opened per scrape, read-only: a SQLite file written by
+    another process is read fresh, a PostgreSQL outage heals without a restart, and a store
+    that does not exist is reported missing, never created."""
 
     def __init__(self, url: str | None, run_id: str | None = None) -> None:
         self.url, self.run_id = url, run_id
 
     def progress(self) -> ProgressLike | None:
+        from govops.errors import InputError
+        from govops.runbook.state import StateError, StoreMissing
+
+        try:
+            return self._progress()
+        except StoreMissing as exc:
+            raise SourceDown("missing", str(exc)) from None
+        except InputError as exc:  # a store that is not one, or a run id it does not have
+            raise SourceDown("not_a_store" if exc.key == "--state" else "error", str(exc)) from None
+        except StateError as exc:
+            raise SourceDown("unreachable", str(exc)) from None
+
+    def _progress(self) -> ProgressLike | None:
         from govops.runbook.state import open_store
 
-        with open_store(self.url) as store:
+        with open_store(self.url, read_only=True) as store:
             run_id = self.run_id
             if run_id is None:
                 runs = store.runs(20)

@@ -320,7 +320,7 @@ def load_estate(path: Path) -> Estate:
 
 
 class _Resolver:
-    def __init__(self, path: Path, lines: dict[KeyPath, int], spec: EstateFile) -> None:
+    def __init__(self, path: Path, lines: Mapping[KeyPath, int], spec: EstateFile) -> None:
         self.path, self.lines, self.spec = path, lines, spec
         self.errors: list[InputError] = []
         self.known = provinces()

@@ -15,13 +15,16 @@ from types import FrameType
 from typing import Any, TypeVar
 
 import click
+from rich.markup import escape
 from rich.table import Table
 
-from govops.clikit import err, handle_errors, out
+from govops.clikit import err, handle_errors, out, write_output
 from govops.errors import GovopsError, InputError
 from govops.paths import cache_dir, repo_root
+from govops.redact import redact, redact_text
 from govops.runbook import runs
 from govops.runbook.engine import actor_name
+from govops.runbook.executors.promql import prometheus_authorization
 from govops.runbook.state import RUN_FINAL, Store, open_store
 from govops.runbook.timeutil import from_epoch, iso, parse_time
 
@@ -110,20 +113,25 @@ def lint_cmd(files: tuple[Path, ...], strict: bool) -> None:
     for path in files:
         result = lint(path, root)
         for e in result.errors:
-            err.print(f"[red]{e}[/]", highlight=False, soft_wrap=True)
+            err.print(f"[red]{_shown(e)}[/]", highlight=False, soft_wrap=True)
         for w in result.warnings:
-            err.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
+            err.print(f"[yellow]warning:[/] {_shown(w)}", highlight=False, soft_wrap=True)
         if result.errors or (strict and result.warnings):
             failed = True
         elif result.runbook is not None:
             steps = len(result.runbook.step_ids)
             out.print(
-                f"[green]ok[/] {path}: {len(result.runbook.phases)} phases, {steps} steps"
+                f"[green]ok[/] {_shown(path)}: {len(result.runbook.phases)} phases, {steps} steps"
                 + (f", {len(result.warnings)} warnings" if result.warnings else ""),
                 highlight=False,
             )
     if failed:
         sys.exit(2)
+
+
+def _shown(value: object) -> str:
+    """Text from outside (a message, a path) as Rich prints it: no secret, no markup."""
+    return escape(redact_text(str(value)))
 
 
 def _root_or_none() -> Path | None:
@@ -280,6 +288,7 @@ def run_cmd(
         loaded.runbook, env, root, cache_dir() / "runbook" / "logs", set_map
     )
     runs.preflight(loaded.runbook, run_settings, str(runbook))
+    prometheus_authorization()  # credentials given wrongly: exit 2 now, not at the first gate
     who = actor_name(actor)
     with open_store(state) as store:
         run = runs.create_run(
@@ -322,6 +331,7 @@ def resume_cmd(run_id: str, no_wait: bool, state: str | None, actor: str | None)
     from govops.runbook.context import load_environment
 
     who = actor_name(actor)
+    prometheus_authorization()  # credentials given wrongly: exit 2 now, not at the first gate
     with open_store(state) as store:
         run = store.run(run_id)
         runs.resumable(run)
@@ -400,31 +410,28 @@ def _summary(store: Store, run_id: str) -> None:
 @state_option
 @handle_errors
 def status_cmd(run_id: str | None, as_json: bool, state: str | None) -> None:
-    """Recent runs, or one run's provinces (status, steps done, failed step)."""
-    with open_store(state) as store:
+    """Recent runs, or one run's provinces (status, steps done, failed step).
+
+    Reads the store read-only: a missing store is an error naming it (exit 2), never created."""
+    with open_store(state, read_only=True) as store:
         if run_id is None:
             recent = store.runs(20)
             if as_json:
-                click.echo(
-                    json.dumps(
-                        [
-                            {
-                                "id": r.id,
-                                "runbook": r.runbook,
-                                "env": r.env,
-                                "status": r.status,
-                                "provinces": len(r.provinces),
-                                "created_at": iso(from_epoch(r.created_at)),
-                                "created_by": r.created_by,
-                            }
-                            for r in recent
-                        ],
-                        ensure_ascii=False,
-                        indent=2,
-                    )
-                )
+                rows = [
+                    {
+                        "id": r.id,
+                        "runbook": r.runbook,
+                        "env": r.env,
+                        "status": r.status,
+                        "provinces": len(r.provinces),
+                        "created_at": iso(from_epoch(r.created_at)),
+                        "created_by": r.created_by,
+                    }
+                    for r in recent
+                ]
+                click.echo(json.dumps(redact(rows), ensure_ascii=False, indent=2))
                 return
-            table = Table(title=f"runs in {store.url}")
+            table = Table(title=f"runs in {_shown(store.url)}")
             for col in ("run", "env", "status", "provinces", "started", "by"):
                 table.add_column(col)
             for r in recent:
@@ -434,13 +441,13 @@ def status_cmd(run_id: str | None, as_json: bool, state: str | None) -> None:
                     r.status,
                     str(len(r.provinces)),
                     iso(from_epoch(r.created_at)),
-                    r.created_by,
+                    _shown(r.created_by),
                 )
             out.print(table)
             return
         progress = store.progress(run_id)
         if as_json:
-            click.echo(json.dumps(progress.as_dict(), ensure_ascii=False, indent=2))
+            click.echo(json.dumps(redact(progress.as_dict()), ensure_ascii=False, indent=2))
             return
         table = Table(title=f"{run_id}: {progress.run.status}")
         for col in ("province", "wave", "status", "steps", "checks", "note"):
@@ -453,7 +460,7 @@ def status_cmd(run_id: str | None, as_json: bool, state: str | None) -> None:
                 p.status,
                 f"{p.steps_done}/{p.steps_total}",
                 str(len(p.readiness_done)),
-                note[:70],
+                _shown(note[:70]),
             )
         out.print(table)
         out.print(f"{len(progress.late)} steps late, {len(progress.at_risk)} at risk")
@@ -543,19 +550,19 @@ def abort_cmd(run_id: str, state: str | None, actor: str | None) -> None:
     "-o",
     type=click.Path(path_type=Path),
     default=None,
-    help="Write to a file instead of standard output.",
+    help="Write to a file instead of standard output (its folders are made if missing).",
 )
 @state_option
 @handle_errors
 def report_cmd(run_id: str, fmt: str, output: Path | None, state: str | None) -> None:
     """The national readiness report: the dispatch's table (N/34 beside the 28 June figure),
-    provinces, commune coverage, steps late or at risk."""
+    provinces, commune coverage, steps late or at risk. Reads the store read-only."""
     from govops.runbook.report import render_report
 
-    with open_store(state) as store:
+    with open_store(state, read_only=True) as store:
         text = render_report(store.progress(run_id), fmt)
     if output is None:
         click.echo(text, nl=False)
         return
-    output.write_text(text, encoding="utf-8")
-    err.print(f"wrote {output}", highlight=False)
+    write_output(output, text, "--output")
+    err.print(f"wrote {_shown(output)}", highlight=False)

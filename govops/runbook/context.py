@@ -9,8 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from govops.errors import InputError
 from govops.paths import cache_dir
 from govops.registry import estate_path, load_estate, provinces
@@ -19,6 +17,7 @@ from govops.render.common import agencies
 from govops.runbook.executors.base import RunSettings
 from govops.runbook.model import Runbook, Settings
 from govops.runbook.templating import TemplateError, render
+from govops.yamlio import read_yaml, validate
 
 
 @dataclass(frozen=True)
@@ -145,9 +144,10 @@ def resolve_settings(
     context = {"env": env, "cache": str(cache_dir()), "root": str(root)}
     try:
         rendered = {k: render(v, context) if isinstance(v, str) else v for k, v in raw.items()}
-        settings = Settings.model_validate(rendered)
-    except (TemplateError, ValueError) as exc:
+    except TemplateError as exc:
         raise InputError("--set", "settings", "valid settings", got=str(exc)) from None
+    # Each bad setting named (--set NAME=…, GOVOPS_NAME or the runbook's settings.NAME).
+    settings = validate(Settings, rendered, Path("--set"), {})
     inventory = _absolute(settings.inventory, root) or root / "inventories" / env
     # A lab environment (`lab`, or a throwaway one of the tests) has a rendered topology.
     lab = env == "lab" or (inventory / "topology.yml").is_file()
@@ -184,7 +184,9 @@ def inventory_addresses(inventory: Path) -> dict[str, str]:
     hosts_file = inventory / "hosts.yml"
     if not hosts_file.is_file():
         return {}
-    data = yaml.safe_load(hosts_file.read_text(encoding="utf-8")) or {}
+    data = read_yaml(hosts_file) or {}
+    if not isinstance(data, dict):
+        raise InputError(hosts_file, "", "an Ansible YAML inventory (a mapping of groups)")
     found: dict[str, str] = {}
 
     def walk(group: Any) -> None:

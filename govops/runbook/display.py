@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 from types import TracebackType
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -17,6 +19,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
+from govops.redact import redact_text
 from govops.runbook.engine import Event
 
 FINISHED = ("done", "failed", "waiting")
@@ -67,6 +70,8 @@ class Display:
             self.progress.stop()
 
     def __call__(self, event: Event) -> None:
+        if event.message:  # a step's message may quote a URL or a command line
+            event = replace(event, message=escape(redact_text(event.message)))
         with self.lock:
             if self.progress is not None:
                 self._rich(event, self.progress)

@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from govops.redact import credentials_in_url
 from govops.runbook.timeutil import Deadline, parse_duration, parse_time
 
 ID_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
@@ -166,13 +167,31 @@ class Waves(_Model):
     max_errors: ErrorBudget
 
 
+PROMETHEUS_AUTH_HELP = (
+    "GOVOPS_PROMETHEUS_TOKEN[_FILE] (a bearer token) or GOVOPS_PROMETHEUS_USER with "
+    "GOVOPS_PROMETHEUS_PASSWORD[_FILE] (basic auth)"
+)
+
+
+def _no_credentials(url: str | None) -> str | None:
+    """Credentials in a URL would be stored with the run and shown in its messages: refused;
+    they come from the environment (executors/promql.py)."""
+    found = credentials_in_url(url) if url else []
+    if found:
+        raise ValueError(
+            f"a URL without credentials (found: {', '.join(found)}); give them in "
+            + PROMETHEUS_AUTH_HELP
+        )
+    return url
+
+
 class Settings(_Model):
     """How executors reach things in an environment; templated with env, cache and root.
 
     Each can be overridden at run time (`--set NAME=VALUE`, or GOVOPS_<NAME> in the
     environment)."""
 
-    prometheus_url: str | None = None
+    prometheus_url: Annotated[str | None, AfterValidator(_no_credentials)] = None
     ca_bundle: str | None = None
     inventory: str = "inventories/{{ env }}"
     resolve: Literal["dns", "inventory"] = "dns"

@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from govops.redact import redact, redact_text
 from govops.runbook.context import Environment, province_vars
 from govops.runbook.executors import EXECUTORS, ExecContext, Outcome, RunSettings, executor
 from govops.runbook.model import Action, Runbook, Step
@@ -51,14 +52,18 @@ class Plan:
     steps: list[PlannedStep]
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "runbook": self.runbook.name,
-            "title": self.runbook.title,
-            "env": self.env,
-            "t0": iso(self.t0),
-            "waves": self.waves,
-            "steps": [asdict(s) | {"deadline": iso(s.deadline)} for s in self.steps],
-        }
+        return dict(
+            redact(
+                {
+                    "runbook": self.runbook.name,
+                    "title": self.runbook.title,
+                    "env": self.env,
+                    "t0": iso(self.t0),
+                    "waves": self.waves,
+                    "steps": [asdict(s) | {"deadline": iso(s.deadline)} for s in self.steps],
+                }
+            )
+        )
 
 
 def describe(action: Action, context: Mapping[str, Any]) -> str:
@@ -171,7 +176,7 @@ def plan_text(plan: Plan) -> str:
                 out.append(f"    {'':<16}   {differing}")
         out.append(f"    verify ({first.province}): {first.verify}")
         out.append(f"    rollback ({first.province}): {first.rollback}")
-    return "\n".join(out) + "\n"
+    return redact_text("\n".join(out) + "\n")
 
 
 def check_ansible(

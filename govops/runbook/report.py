@@ -11,6 +11,7 @@ from importlib import resources
 
 import jinja2
 
+from govops.redact import redact, redact_text
 from govops.runbook.progress import RunProgress, StepProgress
 from govops.runbook.timeutil import format_duration, from_epoch, iso
 
@@ -18,11 +19,12 @@ FORMATS = ("text", "json", "html")
 
 
 def render_report(progress: RunProgress, fmt: str) -> str:
+    """The report in `fmt`, with no secret in it (messages may quote a URL or a command)."""
     if fmt == "json":
-        return json.dumps(progress.as_dict(), ensure_ascii=False, indent=2) + "\n"
+        return json.dumps(redact(progress.as_dict()), ensure_ascii=False, indent=2) + "\n"
     if fmt == "html":
-        return _html(progress)
-    return _text(progress)
+        return redact_text(_html(progress))
+    return redact_text(_text(progress))
 
 
 def dispatch_figure(value: int | None) -> str:

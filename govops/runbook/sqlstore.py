@@ -4,6 +4,12 @@ Both keep one connection behind a lock (the engine writes from several threads t
 group-committing recorder, so the lock is rarely contended). Statements are written with `?`
 placeholders and translated for psycopg. The audit and approval tables are append-only: no
 method here updates or deletes them, and triggers make the database refuse it anyway.
+
+Every text a row holds (messages, audit details, notes, the run's settings and options) is
+redacted here, at the write boundary (govops/redact.py): no caller can store a password by
+forgetting to. Readers (`cutover status`/`report`, the exporter) open the store read-only: a
+SQLite `mode=ro` URI, a PostgreSQL session with `default_transaction_read_only`; a store that
+does not exist is an error naming it, never created.
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from govops.errors import InputError
+from govops.redact import redact, redact_dsn, redact_text
 from govops.runbook.executors.base import Approval
 from govops.runbook.state import (
     RUN_ACTIVE,
@@ -30,6 +38,7 @@ from govops.runbook.state import (
     StateError,
     StepRow,
     Store,
+    StoreMissing,
     dumps,
 )
 
@@ -146,19 +155,19 @@ def _run_values(run: RunRecord) -> tuple[Any, ...]:
     return (
         run.id,
         run.runbook,
-        run.runbook_path,
-        run.runbook_text,
+        redact_text(run.runbook_path),
+        run.runbook_text,  # verbatim: resume runs it (prometheus_url may hold no credentials)
         run.digest,
         run.env,
         dumps(run.provinces),
         dumps(run.waves),
         run.t0,
         run.created_at,
-        run.created_by,
+        redact_text(run.created_by),
         run.status,
         dumps(run.vars),
-        dumps(run.settings),
-        dumps(run.options),
+        dumps(redact(run.settings)),
+        dumps(redact(run.options)),
         run.finished_at,
         run.owner,
         run.heartbeat_at,
@@ -233,7 +242,7 @@ def _step_values(s: StepRow) -> tuple[Any, ...]:
         s.idem_key,
         s.started_at,
         s.finished_at,
-        s.message,
+        redact_text(s.message),
         s.pid,
         s.pstart,
         s.host,
@@ -248,7 +257,7 @@ def _province_values(p: ProvinceRow) -> tuple[Any, ...]:
         p.status,
         p.failed_step,
         p.failed_phase,
-        p.message,
+        redact_text(p.message),
         p.updated_at,
     )
 
@@ -264,8 +273,8 @@ def _audit_values(a: AuditEntry) -> tuple[Any, ...]:
         a.item,
         a.idem_key,
         a.attempt,
-        a.result,
-        a.detail,
+        redact_text(a.result),
+        redact_text(a.detail),
     )
 
 
@@ -478,7 +487,7 @@ class SqlStore(Store):
                     approval.province,
                     approval.approver,
                     approval.at,
-                    approval.note,
+                    redact_text(approval.note),
                 ),
             )
             cur.execute(self._sql(INSERT_AUDIT), _audit_values(audit))
@@ -504,7 +513,7 @@ class SqlStore(Store):
                     decision.decision,
                     decision.actor,
                     decision.at,
-                    decision.note,
+                    redact_text(decision.note),
                 ),
             )
             cur.execute(self._sql(INSERT_AUDIT), _audit_values(audit))
@@ -528,10 +537,14 @@ class SqliteStore(SqlStore):
     """One file, WAL mode: readers (approve, status, the exporter) never block the engine, and
     synchronous=FULL makes every commit survive a crash of the machine, not only of us."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, read_only: bool = False) -> None:
         super().__init__()
         self.path = path
-        self.url = str(path)
+        self.url = redact_text(str(path))
+        self.read_only = read_only
+        if read_only:
+            self._open_read_only()
+            return
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self.conn = sqlite3.connect(
@@ -555,12 +568,30 @@ class SqliteStore(SqlStore):
         except (sqlite3.Error, OSError) as exc:
             raise StateError(f"state store {path}: {exc}") from None
 
+    def _open_read_only(self) -> None:
+        """`mode=ro`: no file, schema or WAL switch is ever made; a missing store is an input
+        error naming it (exit 2)."""
+        if not self.path.is_file():
+            raise StoreMissing(self.path, "--state", "an existing state store (no run made here)")
+        try:
+            uri = self.path.resolve().as_uri() + "?mode=ro"
+            self.conn = sqlite3.connect(
+                uri, uri=True, isolation_level=None, check_same_thread=False, timeout=30
+            )
+            tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master")}
+        except (sqlite3.Error, OSError) as exc:
+            raise StateError(f"state store {self.path}: {exc}") from None
+        if "runbook_runs" not in tables:
+            self.conn.close()
+            raise InputError(self.path, "--state", "a govops state store (it has no runs table)")
+
     @contextmanager
     def _tx(self) -> Iterator[Any]:
         with self.lock:
             cur = self.conn.cursor()
             try:
-                cur.execute("BEGIN IMMEDIATE")  # take the write lock now: no upgrade deadlocks
+                # Writers take the write lock now (no upgrade deadlocks); readers never do.
+                cur.execute("BEGIN" if self.read_only else "BEGIN IMMEDIATE")
                 yield cur
                 cur.execute("COMMIT")
             except sqlite3.Error as exc:
@@ -583,13 +614,23 @@ class PostgresStore(SqlStore):
     """Shared by many operators: approvals and aborts from anywhere, one engine per run
     (the lease in runbook_runs.owner)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, read_only: bool = False) -> None:
         super().__init__()
         import psycopg
 
-        self.url = _redact(url)
+        self.url = redact_dsn(url)
         self.psycopg = psycopg
+        self.read_only = read_only
         try:
+            if read_only:
+                self.conn = psycopg.connect(
+                    url,
+                    autocommit=True,
+                    connect_timeout=10,
+                    options="-c default_transaction_read_only=on",
+                )
+                self._check_schema()
+                return
             self.conn = psycopg.connect(url, autocommit=True, connect_timeout=10)
             with self._tx() as cur:
                 # One schema creator at a time across processes.
@@ -610,7 +651,19 @@ class PostgresStore(SqlStore):
                         (str(SCHEMA_VERSION),),
                     )
         except psycopg.Error as exc:
+            if "does not exist" in str(exc):  # no such database: a missing store, not an outage
+                raise StoreMissing(
+                    self.url, "--state", "an existing state store", got=_first_line(exc)
+                ) from None
             raise StateError(f"state store {self.url}: {_first_line(exc)}") from None
+
+    def _check_schema(self) -> None:
+        with self._tx() as cur:
+            cur.execute("SELECT to_regclass('runbook_runs')")
+            row = cur.fetchone()
+        if row is None or row[0] is None:
+            self.conn.close()
+            raise InputError(self.url, "--state", "a govops state store (it has no runs table)")
 
     def _sql(self, statement: str) -> str:
         return statement.replace("?", "%s")
@@ -633,12 +686,5 @@ class PostgresStore(SqlStore):
             self.conn.close()
 
 
-def _redact(url: str) -> str:
-    """Never print a password from a connection URL."""
-    import re
-
-    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
-
-
 def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return redact_text((str(exc).strip().splitlines() or [type(exc).__name__])[0])

@@ -67,6 +67,11 @@ class StateError(GovopsError):
     """The state store is unreachable or inconsistent."""
 
 
+class StoreMissing(InputError):
+    """A reader (status, report, the exporter) was pointed at a store that does not exist:
+    it is never created by reading (exit 2)."""
+
+
 class LeaseLost(StateError):
     """A write was refused: another engine claimed the run since (its fence is newer)."""
 
@@ -300,17 +305,20 @@ def default_url() -> str:
     return os.environ.get("GOVOPS_RUNBOOK_STATE") or str(cache_dir() / "runbook" / "state.sqlite3")
 
 
-def open_store(url: str | None = None) -> Store:
+def open_store(url: str | None = None, *, read_only: bool = False) -> Store:
     """`postgresql://…` (or `postgres://…`) opens PostgreSQL; anything else is a SQLite file
     path (`sqlite:///abs/path` also accepted). Default: $GOVOPS_RUNBOOK_STATE, else
-    ${GOVOPS_CACHE:-~/.cache/govops}/runbook/state.sqlite3."""
+    ${GOVOPS_CACHE:-~/.cache/govops}/runbook/state.sqlite3.
+
+    `read_only`: for readers (status, report, the exporter): nothing is created or written,
+    and a missing store is an InputError naming it."""
     from govops.runbook.sqlstore import PostgresStore, SqliteStore
 
     url = url or default_url()
     if url.startswith(("postgresql://", "postgres://")):
-        return PostgresStore(url)
+        return PostgresStore(url, read_only=read_only)
     path = Path(url.removeprefix("sqlite://")) if url.startswith("sqlite://") else Path(url)
-    return SqliteStore(path)
+    return SqliteStore(path, read_only=read_only)
 
 
 def dumps(value: Any) -> str:

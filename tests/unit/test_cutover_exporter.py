@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
+from exporters.cutover_exporter.__main__ import main as exporter_main
 from exporters.cutover_exporter.collector import CutoverCollector
 from exporters.cutover_exporter.source import ProgressLike, RunbookStoreSource
+from govops.runbook.loader import load_runbook
+from govops.runbook.runs import create_run
+from govops.runbook.state import open_store
+from tests.fixtures.runbook import (
+    isolated_cache,
+    runbook_doc,
+    small_environment,
+    step,
+    write_runbook,
+)
+
+__all__ = ["isolated_cache"]
 
 NOW = datetime(2025, 6, 28, 6, 0, tzinfo=UTC)
 
@@ -132,10 +147,51 @@ def test_steps_deadlines_readiness_and_communes() -> None:
 def test_an_unreadable_store_is_reported_not_raised() -> None:
     m = scrape(Fixed(None, fail=True))
     assert m["govops_cutover_up"] == 0
+    assert m['govops_cutover_down_info{reason="error"}'] == 1
     assert "govops_cutover_scrape_duration_seconds" in m
 
 
+def test_a_missing_store_is_down_with_a_reason_and_never_created(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere" / "state.sqlite3"
+    m = scrape(RunbookStoreSource(str(missing)))
+    assert m["govops_cutover_up"] == 0
+    assert m['govops_cutover_down_info{reason="missing"}'] == 1
+    assert not missing.exists() and not missing.parent.exists()
+
+
+def test_something_else_at_the_path_is_not_a_store(tmp_path: Path) -> None:
+    other = tmp_path / "other.sqlite3"
+    sqlite3.connect(other).close()  # an empty SQLite file: no runbook tables
+    m = scrape(RunbookStoreSource(str(other)))
+    assert m["govops_cutover_up"] == 0
+    assert m['govops_cutover_down_info{reason="not_a_store"}'] == 1
+
+
 def test_no_run_yet_is_up_and_empty(tmp_path: Path) -> None:
-    m = scrape(RunbookStoreSource(str(tmp_path / "state.sqlite3")))
+    path = tmp_path / "state.sqlite3"
+    open_store(str(path)).close()  # made by an engine (a writer), with no run yet
+    before = path.read_bytes()
+    m = scrape(RunbookStoreSource(str(path)))
     assert m["govops_cutover_up"] == 1
+    assert not any(k.startswith("govops_cutover_down_info") for k in m)
     assert not any(k.startswith("govops_cutover_step_status") for k in m)
+    assert path.read_bytes() == before  # read, nothing written (SQLite may add its -shm)
+
+
+def test_the_exporter_reads_a_store_the_engine_is_writing(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite3"
+    doc = runbook_doc([("one", [step("a"), step("b")])])
+    loaded = load_runbook(write_runbook(tmp_path / "rb.yml", doc))
+    with open_store(str(path)) as store:  # the engine's connection stays open (WAL)
+        run = create_run(store, loaded, small_environment(), actor="test", provinces=["hue"])
+        m = scrape(RunbookStoreSource(str(path)))
+        assert m["govops_cutover_up"] == 1
+        info = f'govops_cutover_run_info{{run="{run.id}",runbook="test",status="running"}}'
+        assert m[info] == 1
+
+
+def test_the_exporter_refuses_a_bad_listen_address() -> None:
+    for bad in ("9472", "host:", "host:0", "host:65536", "host:99999999", "host:12a", ":80"):
+        with pytest.raises(SystemExit) as exit_:
+            exporter_main(["--listen", bad, "--state", "/nonexistent"])
+        assert exit_.value.code == 2, bad
