@@ -16,6 +16,10 @@ hand-written or hostile file can hold:
 Line numbers let every error name `file:line: key.path`. They are looked up lazily in the
 parsed node tree (most loads never need one), so loading stays linear in the file's size.
 Deterministic dumping makes `govops render` byte-identical for the same input.
+
+Why over 500 lines: it is the suite's one YAML module on purpose — the safe loader, its
+lazy line map, the validation that turns pydantic's errors into file:line:key messages, and
+the dumper share key paths and errors; every reader imports this one module to read a file.
 """
 
 from __future__ import annotations
