@@ -190,8 +190,8 @@ class Trial:
 
     def next_kill(self) -> tuple[str, float] | None:
         """Where to kill the next session: mostly mid-work, sometimes by time, and at most
-        three times a trial so that every trial ends."""
-        if self.kills >= 3 or (self.kills and self.rng.random() < 0.5):
+        twice a trial so that every trial ends."""
+        if self.kills >= 2 or (self.kills and self.rng.random() < 0.4):
             return None
         done = len(self.effect_lines())
         if self.rng.random() < 0.3 or done >= self.mode.effects - 1:
