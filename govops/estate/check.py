@@ -29,6 +29,7 @@ from govops.estate.views import (
     prometheus_view,
     registry_view,
     runbook_calls,
+    runbook_flows,
 )
 from govops.registry.estate import Estate
 
@@ -101,6 +102,7 @@ def check(
     found += _groups(calls, inventory)
     if plan is not None:
         needed = [*registry.flows, *prometheus.flows, *prober.flows]
+        needed += runbook_flows(estate, calls)
         found += _flows(needed, registry, plan)
     counts = {
         "hosts": len(registry.hosts),

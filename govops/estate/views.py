@@ -133,6 +133,10 @@ def registry_view(estate: Estate, only: set[str] | None) -> View:
                 view.flows.append(
                     Flow(operators, h.name, SSH, "tcp", "operators → bastion", "registry")
                 )
+            if h.system is not None:
+                # Every front answers the operators' controller (the cutover engine).
+                why = f"operators → {h.system} front"
+                view.flows.append(Flow(operators, h.name, HTTPS, "tcp", why, "registry"))
     return view
 
 
@@ -261,6 +265,7 @@ class RunbookCall:
     name: str  # host in a URL, a host of a fabric step, or a group of a playbook's hosts
     kind: str  # "dns", "inventory" or "group"
     where: str  # runbook:step.role (province)
+    port: int | None = None  # the URL's port, for a URL
 
 
 def runbook_calls(
@@ -302,7 +307,9 @@ def _calls_of(
 
     if executor == "http" and isinstance(args.get("url"), str):
         url = render(args["url"], context)
-        return [RunbookCall(urlsplit(url).hostname or url, mode, where)]
+        parts = urlsplit(url)
+        port = parts.port or (HTTPS if parts.scheme == "https" else 80)
+        return [RunbookCall(parts.hostname or url, mode, where, port)]
     if executor == "fabric":
         hosts = [render(str(h), context).rsplit(":", 1)[0] for h in args.get("hosts") or []]
         return [RunbookCall(h, "inventory", where) for h in hosts]
@@ -352,6 +359,33 @@ def _template(pattern: str) -> jinja2.Template:
 
 
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def runbook_flows(estate: Estate, calls: Iterable[RunbookCall]) -> list[Flow]:
+    """The runbook engine runs on the operators' controller (their network, `cloud.operators`):
+    every URL it calls on the estate's own hosts is a flow from there."""
+    operators = estate.cloud.operators if estate.cloud is not None else None
+    if operators is None:
+        return []
+    hosts = estate.hosts()
+    behind: dict[str, list[Host]] = {}
+    for h in hosts:
+        behind.setdefault(h.fqdn, []).append(h)
+        behind.setdefault(h.name, []).append(h)
+        if h.system is not None and h.province is not None:
+            service = f"{h.province.replace('_', '-')}-{h.system}"
+            for name in {service, estate.fqdn(service)} - {h.name, h.fqdn}:
+                behind.setdefault(name, []).append(h)
+    flows: dict[tuple[str, int], Flow] = {}
+    for c in calls:
+        if c.kind == "group" or c.port is None:
+            continue
+        for h in behind.get(c.name, []):
+            why = f"runbook engine calls {c.name}"
+            flows.setdefault(
+                (h.name, c.port), Flow(operators, h.name, c.port, "tcp", why, "runbook")
+            )
+    return list(flows.values())
 
 
 def _rel(path: Path, root: Path) -> str:

@@ -8,9 +8,10 @@ Flows of a province: the catalog's ports (anyone, the province, the national ran
 systems → its database, its zone's Prometheus → every exporter (node 9100 everywhere,
 nginx 9113 on the systems, PostgreSQL 9187 on the database) and every system's front (443:
 blackbox_exporter and the domain prober), its bastion → SSH everywhere, the operators →
-its bastion. Flows of the platform: the operators → the national bastion, that bastion →
-SSH on the monitoring hosts, the zones' Prometheus → the national hosts' node exporter, the
-national Prometheus → each zone's (federation). Nothing else is admitted; egress (LGSP →
+its bastion and every system's front (the cutover engine's HTTP steps). Flows of the
+platform: the operators → the national bastion, that bastion → SSH on the monitoring hosts,
+the zones' Prometheus → the national hosts' node exporter, the national Prometheus → each
+zone's (federation). Nothing else is admitted; egress (LGSP →
 the national counterparts, the systems → the national portal) is the cloud's default.
 """
 
@@ -74,6 +75,9 @@ def system_rules(
         edge = rules.setdefault(system.edge_tier, [])
         edge.append(Rule(system.edge_tier, HTTPS_PORT, "tcp", monitor, "monitor"))
         edge.append(Rule(system.edge_tier, NGINX_EXPORTER, "tcp", monitor, "monitor"))
+        if mgmt.operators is not None:
+            # The cutover engine (runbooks' HTTP steps) runs on the operators' controller.
+            edge.append(Rule(system.edge_tier, HTTPS_PORT, "tcp", str(mgmt.operators), "operators"))
     return rules
 
 

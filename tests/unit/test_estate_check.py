@@ -205,3 +205,22 @@ def test_cli_exit_codes(tmp_path: Path) -> None:
     assert unknown.returncode == 2
     assert "--province: expected a province of the lab estate, got 'atlantis'" in unknown.stderr
     assert "Traceback" not in unknown.stderr
+
+
+def test_the_runbook_engine_needs_the_fronts_it_calls(tmp_path: Path) -> None:
+    """The cutover engine runs on the operators' controller: without their range in the
+    province's flows, the documents front (open to the province only) refuses its steps."""
+    root = _copy(tmp_path, "production")
+
+    def drop(data: dict) -> None:  # type: ignore[type-arg]
+        del data["config"]["govops:mgmt"]["operators"]
+
+    _edit_yaml(root / "infra/stacks/Pulumi.production-hue.yaml", drop)
+    lines = _lines(_check(root, "production"))
+    assert any(
+        ln.startswith(
+            "flow runbook engine calls hue-documents.gov.example: 172.16.0.0/16 → hue-documents "
+            "tcp/443: expected by runbook; missing from plan"
+        )
+        for ln in lines
+    ), lines
