@@ -8,7 +8,14 @@ from typing import Any
 import pytest
 
 from infra.estate.config import StackConfigError, parse_platform, parse_province, role_of
-from infra.estate.rules import ANYWHERE, db_rules, ssh_rules, system_rules
+from infra.estate.rules import (
+    ANYWHERE,
+    db_rules,
+    platform_flows,
+    province_flows,
+    ssh_rules,
+    system_rules,
+)
 
 from .infra_support import stack_config
 
@@ -145,3 +152,51 @@ def test_national_reach_opens_to_the_national_range() -> None:
     spec = parse_province(config, HUE)
     rules = system_rules(spec.systems["reporting"], spec.network)
     assert [(r.port, r.cidr, r.reach) for r in rules["front"]] == [(443, "10.0.0.0/16", "national")]
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        (
+            ("govops:mgmt", "bastion", "ip"),
+            "10.46.64.10",
+            "config.govops:mgmt.bastion.ip: expected an address in the subnet 10.46.192.0/18",
+        ),
+        (
+            ("govops:mgmt", "monitor", "ip"),
+            "8.8.8.8",
+            "config.govops:mgmt.monitor.ip: expected a private address",
+        ),
+        (
+            ("govops:mgmt", "operators"),
+            "nowhere",
+            "config.govops:mgmt.operators: expected an IPv4 network in CIDR form",
+        ),
+    ],
+)
+def test_a_bad_mgmt_value_names_its_key(
+    path: tuple[str | int, ...], value: Any, message: str
+) -> None:
+    config = hue()
+    _set(config, path, value)
+    with pytest.raises(StackConfigError) as caught:
+        parse_province(config, HUE)
+    assert message in str(caught.value)
+
+
+def test_the_flow_table_names_every_rule_of_the_province() -> None:
+    spec = parse_province(hue(), HUE)
+    table = province_flows(spec)
+    assert table["hue-ssh-tcp-22-bastion"].cidr == "10.46.192.10/32"
+    assert table["hue-ssh-tcp-9100-monitor"].cidr == "10.0.32.10/32"  # dc-central's Prometheus
+    assert table["hue-bastion-mgmt-tcp-22-operators"].cidr == "172.16.0.0/16"
+    assert table["hue-documents-front-tcp-443-operators"].cidr == "172.16.0.0/16"
+    assert not [n for n in table if n.startswith("hue-procedures-app")]  # loopback only
+    platform_config = stack_config("production-platform")
+    platform_config["govops:sshPublicKey"] = "ssh-ed25519 AAAAtest operators"
+    national = parse_platform(platform_config, "p.yaml").national
+    assert national is not None
+    platform = platform_flows(national)
+    assert platform["monitor-dc-north-tcp-9090-federation"].cidr == "10.0.0.10/32"
+    assert platform["bastion-tcp-22-operators"].cidr == "172.16.0.0/16"
+    assert "monitor-dc-north-tcp-22-bastion" in platform
