@@ -354,9 +354,20 @@ def test_resume_reconciles_a_step_left_running(tmp_path: Path, store: Store) -> 
         Batch(
             steps=[
                 StepRow(
-                    run.id, "hue", "a", "", "one", "running", 1, 0, key_a, time.time(),
-                    pid=ended.pid, pstart="boot:1", host=socket.gethostname(),
-                ),  # fmt: skip
+                    run.id,
+                    "hue",
+                    "a",
+                    "",
+                    "one",
+                    "running",
+                    1,
+                    0,
+                    key_a,
+                    time.time(),
+                    pid=ended.pid,
+                    pstart="boot:1",
+                    host=socket.gethostname(),
+                ),
                 StepRow(run.id, "hue", "b", "", "one", "running", 1, 0, key_b, time.time()),
             ]
         ),
@@ -389,3 +400,142 @@ def test_a_live_engine_keeps_its_lease(tmp_path: Path, store: Store) -> None:
     assert store.claim(run.id, "elsewhere:1", time.time(), time.time() + 1, "Thu")
     with pytest.raises(GovopsError, match=r"being run by Thu \(engine elsewhere:1"):
         engine.execute()
+
+
+def _left_running(store: Store, run_id: str, step_id: str, pid: int | None) -> None:
+    """A step as a killed engine leaves it: started, its process (if any) recorded."""
+    key = f"{run_id}/hue/{step_id}"
+    host = socket.gethostname() if pid else ""
+    row = StepRow(
+        run_id, "hue", step_id, "", "one", "running", 1, 0, key, time.time(),
+        pid=pid, pstart="boot:1" if pid else "", host=host,
+    )  # fmt: skip
+    store.commit(Batch(steps=[row]), run_id)
+
+
+def _ended_pid() -> int:
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    return ended.pid
+
+
+def test_an_unverifiable_step_is_uncertain_until_an_operator_decides(
+    tmp_path: Path, store: Store
+) -> None:
+    log = tmp_path / "effects.log"
+    call = {"executor": "http", "with": {"url": "http://127.0.0.1:9/never"}}
+    doc = runbook_doc(
+        [
+            (
+                "one",
+                [
+                    step("a", action=_append(log, "a")),  # verify: noop
+                    step("b", action=_append(log, "b"), idempotent=True),
+                    step("c", action=call),  # an http call: no process to look at
+                    step("d", action=_append(log, "d")),
+                ],
+            )
+        ]
+    )
+    env = small_environment(("hue",))
+    run, _ = start(store, write_runbook(tmp_path / "rb.yml", doc), env)
+    assert run.owner is not None
+    store.release(run.id, run.owner, run.fence)
+    _left_running(store, run.id, "a", _ended_pid())
+    _left_running(store, run.id, "b", _ended_pid())
+    _left_running(store, run.id, "c", None)
+    assert resume(store, run.id, env).execute(resumed=True) == "waiting"
+    rows = step_status(store, run.id)
+    assert rows[("hue", "a", "")] == "uncertain"
+    assert rows[("hue", "b", "")] == "pending"  # idempotent: to run again (after a)
+    assert rows[("hue", "c", "")] == "uncertain"
+    audit = store.audit(run.id)
+    uncertain = {e.step_id: e.result for e in audit if e.action == "step.uncertain"}
+    assert uncertain == {
+        "a": "waiting for a decision",
+        "b": "retry (idempotent)",
+        "c": "waiting for a decision",
+    }
+    assert _lines(log) == []  # the province waits at a
+    with pytest.raises(InputError, match="STEP: expected a step uncertain in hue \\(a, c\\)"):
+        runs.decide(store, run.id, "d", "hue", "done", "chair")
+    with pytest.raises(InputError, match="DECISION: expected done or retry or skip"):
+        runs.decide(store, run.id, "a", "hue", "maybe", "chair")
+    runs.decide(store, run.id, "a", "hue", "retry", "chair", note="nothing in the log")
+    runs.decide(store, run.id, "c", "hue", "skip", "chair")
+    assert resume(store, run.id, env).execute(resumed=True) == "completed"
+    assert _lines(log) == ["a", "b", "d"]  # a retried, b run again, c skipped, d ran
+    rows = step_status(store, run.id)
+    assert rows[("hue", "c", "")] == "skipped"
+    decided = [(e.action, e.step_id, e.result, e.actor) for e in store.audit(run.id)]
+    assert ("step.decide", "a", "retry", "chair") in decided
+    assert ("step.decided", "a", "retry", "tester") in decided
+
+
+def test_a_decision_applies_to_its_attempt_only(tmp_path: Path, store: Store) -> None:
+    log = tmp_path / "effects.log"
+    doc = runbook_doc([("one", [step("a", action=_append(log, "a"))])])
+    env = small_environment(("hue",))
+    run, _ = start(store, write_runbook(tmp_path / "rb.yml", doc), env)
+    assert run.owner is not None
+    store.release(run.id, run.owner, run.fence)
+    _left_running(store, run.id, "a", _ended_pid())
+    assert resume(store, run.id, env).execute(resumed=True) == "waiting"
+    runs.decide(store, run.id, "a", "hue", "done", "chair")
+    # The operator saw it done; yet a later crash of attempt 2 would need a new decision.
+    row = next(r for r in store.steps(run.id) if r.step_id == "a")
+    assert [d.attempt for d in store.decisions(run.id)] == [row.attempt]
+    assert resume(store, run.id, env).execute(resumed=True) == "completed"
+    assert _lines(log) == []  # decided done: never run again
+
+
+def test_a_process_still_running_is_waited_for_before_verifying(
+    tmp_path: Path, store: Store
+) -> None:
+    """An orphan of a killed engine: resume waits for it, then verifies (done: not rerun)."""
+    log = tmp_path / "effects.log"
+    doc = runbook_doc(
+        [
+            (
+                "one",
+                [step("a", action=_append(log, "$GOVOPS_IDEMPOTENCY_KEY"), verify=_recorded(log))],
+            )
+        ]
+    )
+    env = small_environment(("hue",))
+    run, _ = start(store, write_runbook(tmp_path / "rb.yml", doc), env)
+    assert run.owner is not None
+    store.release(run.id, run.owner, run.fence)
+    key = f"{run.id}/hue/a"
+    orphan = subprocess.Popen(["sh", "-c", f"sleep 1; echo {key} >> {log}"], start_new_session=True)
+    from govops.runbook.executors.process import spawned
+
+    info = spawned(orphan.pid)
+    row = StepRow(
+        run.id, "hue", "a", "", "one", "running", 1, 0, key, time.time(),
+        pid=info.pid, pstart=info.pstart, host=info.host,
+    )  # fmt: skip
+    store.commit(Batch(steps=[row]), run.id)
+    began = time.monotonic()
+    assert resume(store, run.id, env).execute(resumed=True) == "completed"
+    orphan.wait()
+    assert time.monotonic() - began >= 0.8  # it waited for the orphan
+    assert _lines(log) == [key]
+    reconcile = [e for e in store.audit(run.id) if e.action == "step.reconcile"]
+    assert [e.result for e in reconcile] == ["done"]
+    assert "finished after the previous engine" in reconcile[0].detail
+
+
+def test_interrupt_in_the_last_phase_does_not_record_the_province_done(
+    tmp_path: Path, store: Store
+) -> None:
+    slow = {"executor": "noop", "with": {"sleep": 0.3}}
+    doc = runbook_doc([("one", [step("a")]), ("two", [step("b", action=slow), step("c")])])
+    env = small_environment(("hue",))
+    run, engine = start(store, write_runbook(tmp_path / "rb.yml", doc), env)
+    threading.Timer(0.15, engine.interrupt).start()
+    assert engine.execute() == "running"
+    assert statuses(store, run.id)["hue"] == "running"
+    assert step_status(store, run.id).get(("hue", "c", ""), "pending") == "pending"
+    assert resume(store, run.id, env).execute(resumed=True) == "completed"
+    assert statuses(store, run.id)["hue"] == "done"
