@@ -58,6 +58,9 @@ class Report:
 def runbooks_of(root: Path, estate: Estate) -> list[Path]:
     """The runbooks this environment runs: the estate's `runbooks:`, else every runbook."""
     if estate.runbooks:
+        for i, rel in enumerate(estate.runbooks):
+            if not (root / rel).is_file():
+                raise InputError(estate.path, f"runbooks[{i}]", "a runbook file", got=rel)
         return [root / p for p in estate.runbooks]
     return sorted((root / "runbooks").glob("*.yml"))
 

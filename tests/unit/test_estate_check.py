@@ -205,6 +205,13 @@ def test_cli_exit_codes(tmp_path: Path) -> None:
     assert unknown.returncode == 2
     assert "--province: expected a province of the lab estate, got 'atlantis'" in unknown.stderr
     assert "Traceback" not in unknown.stderr
+    estate = root / "inventories/lab/estate.yml"
+    estate.write_text(estate.read_text(encoding="utf-8").replace("rehearsal.yml", "rehersal.yml"))
+    missing = _cli(root, "lab")
+    assert missing.returncode == 2
+    assert "estate.yml: runbooks[0]: expected a runbook file, got 'runbooks/rehersal.yml'" in (
+        missing.stderr.replace("\n", "")
+    )
 
 
 def test_the_runbook_engine_needs_the_fronts_it_calls(tmp_path: Path) -> None:
