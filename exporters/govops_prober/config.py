@@ -89,10 +89,14 @@ _INTEGERS = ("max_communes_per_scrape", "max_concurrency", "max_concurrency_per_
 
 def load_config(path: str | Path) -> ProberConfig:
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"{path}: cannot read the prober's JSON config: {exc}") from exc
+        data = json.loads(Path(path).read_text(encoding="utf-8"), parse_constant=_no_constant)
+    except (OSError, ValueError, RecursionError) as exc:  # RecursionError: absurd nesting
+        raise ConfigError(f"{path}: cannot read the prober's JSON config: {exc}") from None
     return parse_config(data, str(path))
+
+
+def _no_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number the prober accepts")
 
 
 def parse_config(data: Any, source: str = "<config>") -> ProberConfig:
@@ -127,7 +131,9 @@ def parse_config(data: Any, source: str = "<config>") -> ProberConfig:
         if (
             not isinstance(communes, list)
             or not communes
-            or not all(isinstance(c, str) and len(c) == 5 and c.isdigit() for c in communes)
+            or not all(
+                isinstance(c, str) and len(c) == 5 and c.isascii() and c.isdigit() for c in communes
+            )
         ):
             raise fail(f"{key}.communes", "a non-empty list of five-digit codes")
         agencies = []
@@ -148,14 +154,14 @@ def parse_config(data: Any, source: str = "<config>") -> ProberConfig:
     for k in _NUMBERS:
         if k in data:
             v = data[k]
-            if isinstance(v, bool) or not isinstance(v, int | float) or v <= 0:
-                raise fail(k, "a positive number of seconds", v)
+            if isinstance(v, bool) or not isinstance(v, int | float) or not 0 < v <= 366 * 86400:
+                raise fail(k, "a positive number of seconds (at most a year)", v)
             options[k] = float(v)
     for k in _INTEGERS:
         if k in data:
             v = data[k]
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise fail(k, "a whole number ≥ 1", v)
+            if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 100_000:
+                raise fail(k, "a whole number from 1 to 100000", v)
             options[k] = v
     for k in ("ca_file", "state_dir", "procedure_code"):
         if data.get(k) is not None:
@@ -191,7 +197,7 @@ def _urls(value: Any, key: str, fail: Any) -> dict[str, str]:
             raise fail(f"{key}.{name}", "an http(s) URL", url)
         try:
             origin_of(url)
-        except ProbeFailure:
+        except (ProbeFailure, ValueError):  # ValueError: a broken IPv6 literal, a bad port
             raise fail(f"{key}.{name}", "an http(s) URL", url) from None
         result[name] = url.rstrip("/")
     return result

@@ -9,16 +9,17 @@ benchmarks, a load balancer's name in production) but can add no province.
 from __future__ import annotations
 
 import json
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from govops.errors import InputError
+from govops.errors import InputError, InputErrors
+from govops.registry import catalog, provinces
 from govops.registry.estate import Estate, dns_label
 from govops.render.common import agencies
+from govops.yamlio import KeyPath, key_str, line_of, load_yaml
 
-from .config import ProberConfig, ProvinceTarget, parse_config
+from .config import ConfigError, ProberConfig, ProvinceTarget, parse_config
 
 
 def config_from_estate(
@@ -73,11 +74,67 @@ def config_from_estate(
         ),
     )
     # Round-trip through the validator: what the controller writes, the host must accept.
-    return parse_config(json.loads(config.to_json()), f"config from {estate.path}")
+    try:
+        return parse_config(json.loads(config.to_json()), f"config from {estate.path}")
+    except ConfigError as exc:  # an estate or endpoints file the loaders let through
+        raise InputError(
+            endpoints_source or estate.path, "", "a valid prober config", str(exc)
+        ) from None
 
 
 def load_endpoints(path: Path) -> dict[str, Any]:
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    if not isinstance(data, dict) or not set(data) <= {"systems", "counterparts"}:
+    """An endpoints file: `systems: {province: {system: URL}}` and `counterparts: {id: URL}`,
+    each URL http(s). Every problem is named by file, line and key (exit 2)."""
+    data, lines = load_yaml(path)
+    data = {} if data is None else data
+    errors: list[InputError] = []
+
+    def error(key: KeyPath, expected: str, got: object = None) -> None:
+        errors.append(InputError(path, key_str(key), expected, got, line_of(lines, key)))
+
+    if not isinstance(data, dict):
         raise InputError(path, "", "a mapping with `systems` and/or `counterparts`", got=data)
+    for key in data:
+        if key not in ("systems", "counterparts"):
+            error((str(key),), "`systems` or `counterparts`", got=key)
+    systems = data.get("systems") or {}
+    if not isinstance(systems, dict):
+        error(("systems",), "a mapping of province → {system: URL}", got=systems)
+        systems = {}
+    known_systems = catalog().systems
+    known_provinces = provinces()
+    for province, urls in systems.items():
+        at: KeyPath = ("systems", str(province))
+        if province not in known_provinces:
+            error(at, "a province codename (e.g. hue)", got=province)
+        if not isinstance(urls, dict):
+            error(at, "a mapping of system → URL", got=urls)
+            continue
+        for system, url in urls.items():
+            if system not in known_systems:
+                error((*at, str(system)), f"one of {', '.join(known_systems)}", got=system)
+            _check_url(error, (*at, str(system)), url)
+    counterparts = data.get("counterparts") or {}
+    if not isinstance(counterparts, dict):
+        error(("counterparts",), "a mapping of counterpart → URL", got=counterparts)
+        counterparts = {}
+    known_counterparts = catalog().counterparts
+    for cid, url in counterparts.items():
+        if cid not in known_counterparts:
+            error(("counterparts", str(cid)), f"one of {', '.join(known_counterparts)}", got=cid)
+        _check_url(error, ("counterparts", str(cid)), url)
+    if errors:
+        raise InputErrors(errors)
     return data
+
+
+def _check_url(error: Any, key: KeyPath, url: object) -> None:
+    try:
+        parts = urllib.parse.urlsplit(url) if isinstance(url, str) else None
+        ok = parts is not None and parts.scheme in ("http", "https") and bool(parts.hostname)
+        if ok and parts is not None:
+            _ = parts.port  # raises for a port out of range
+    except ValueError:
+        ok = False
+    if not ok:
+        error(key, "an http(s) URL with a host", got=url)

@@ -38,6 +38,7 @@ SYSTEM_BLOCK = 8
 # for its monitoring host (at most 15 zones).
 ZONE_SLICE_BITS = 4
 BASTION_OFFSET = 20  # the national bastion, after the national hosts
+BASTION_VOLUME_GB = 10  # a jump host keeps nothing but logs
 
 
 class _Model(BaseModel):
@@ -370,7 +371,7 @@ class _Resolver:
         if self.errors:
             raise InputErrors(self.errors)
         resolved = {p: self._province(self.known[p], zone_of[p], networks[p]) for p in selected}
-        return Estate(
+        estate = Estate(
             path=self.path,
             environment=s.environment,
             domain=s.domain,
@@ -386,6 +387,38 @@ class _Resolver:
             counterparts_hosted=s.counterparts_hosted,
             prober=s.prober,
         )
+        self._placed(estate)
+        return estate
+
+    def _placed(self, estate: Estate) -> None:
+        """Every host inside its range, off its network and broadcast addresses: a range too
+        small for the hosts placed in it is refused (exit 2), never rendered."""
+        national: KeyPath = ("network", "national")
+        try:
+            hosts = estate.hosts()
+        except ValueError:  # too small even to slice for the zones' monitoring servers
+            hosts = []
+            self.error(
+                national,
+                "a range large enough for the national hosts",
+                str(estate.network.national),
+            )
+        reported: set[KeyPath] = set()
+        for h in hosts:
+            key, net = national, estate.network.national
+            if h.province is not None:
+                override = self.spec.province_overrides.get(h.province)
+                key = ("network", "province_prefix")
+                if override is not None and override.network is not None:
+                    key = ("province_overrides", h.province, "network")
+                net = estate.provinces[h.province].network
+            if key not in reported and (
+                h.ip not in net or h.ip in (net.network_address, net.broadcast_address)
+            ):
+                reported.add(key)
+                self.error(key, f"a range with room for host {h.name} ({h.ip})", got=str(net))
+        if self.errors:
+            raise InputErrors(self.errors)
 
     def _selected(self) -> list[str]:
         if self.spec.provinces == "all":
