@@ -16,123 +16,32 @@ that province (its own and the undone steps before it) — the early warning.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from govops.registry import catalog, provinces
-from govops.runbook.executors.base import Approval
 from govops.runbook.loader import load_snapshot
 from govops.runbook.model import Runbook
-from govops.runbook.state import RunRecord, Store
+from govops.runbook.store import (
+    CommuneCoverage,
+    ProvinceProgress,
+    ReadinessProgress,
+    RunProgress,
+    RunRecord,
+    StepProgress,
+    Store,
+)
 from govops.runbook.timeutil import from_epoch
 
+__all__ = [
+    "CommuneCoverage",
+    "ProvinceProgress",
+    "ReadinessProgress",
+    "RunProgress",
+    "StepProgress",
+    "run_progress",
+]
+
 TESTED = ("step.result", "step.reconcile", "step.verify")
-
-
-@dataclass(frozen=True)
-class StepProgress:
-    province: str
-    phase: str
-    step_id: str
-    title: str
-    status: str
-    attempt: int
-    message: str
-    readiness_check: str | None
-    deadline: datetime
-    expected_seconds: float
-    late: bool
-    at_risk: bool
-    done_late: bool
-    owner: str  # the clears' people
-    authority: str
-    started_at: datetime | None
-    finished_at: datetime | None
-
-
-@dataclass(frozen=True)
-class ProvinceProgress:
-    province: str
-    name: str
-    wave: int
-    status: str
-    failed_step: str
-    message: str
-    steps_done: int
-    steps_total: int
-    readiness_done: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class ReadinessProgress:
-    check_id: str
-    title: str
-    done: int
-    total: int
-    dispatch_done: int | None  # the national dispatch's count at 13:00 on 28 June 2025 (of 34)
-    in_runbook: bool  # some step of the runbook proves it
-    provinces_done: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class CommuneCoverage:
-    province: str
-    step_id: str
-    tested: int  # communes where the step was done at least once
-    total: int
-
-
-@dataclass(frozen=True)
-class RunProgress:
-    run: RunRecord
-    runbook: Runbook
-    now: datetime
-    provinces: list[ProvinceProgress]
-    steps: list[StepProgress]
-    readiness: list[ReadinessProgress]
-    communes: list[CommuneCoverage]
-    approvals: list[Approval] = field(default_factory=list)
-
-    @property
-    def late(self) -> list[StepProgress]:
-        return [s for s in self.steps if s.late]
-
-    @property
-    def at_risk(self) -> list[StepProgress]:
-        return [s for s in self.steps if s.at_risk]
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready (times as ISO strings); the runbook text is left out."""
-
-        def clean(value: Any) -> Any:
-            if isinstance(value, datetime):
-                return value.isoformat(timespec="seconds")
-            if isinstance(value, dict):
-                return {k: clean(v) for k, v in value.items()}
-            if isinstance(value, list | tuple):
-                return [clean(v) for v in value]
-            return value
-
-        run = asdict(self.run)
-        run.pop("runbook_text")
-        run["t0"] = from_epoch(self.run.t0)
-        for key in ("created_at", "finished_at", "heartbeat_at", "abort_requested_at"):
-            run[key] = from_epoch(run[key])
-        result: dict[str, Any] = clean(
-            {
-                "run": run,
-                "now": self.now,
-                "readiness": [asdict(r) for r in self.readiness],
-                "provinces": [asdict(p) for p in self.provinces],
-                "communes": [asdict(c) for c in self.communes],
-                "steps": [asdict(s) for s in self.steps],
-                "late": [f"{s.province}/{s.step_id}" for s in self.late],
-                "at_risk": [f"{s.province}/{s.step_id}" for s in self.at_risk],
-                "approvals": [asdict(a) | {"at": from_epoch(a.at)} for a in self.approvals],
-            }
-        )
-        return result
 
 
 def run_progress(store: Store, run_id: str, now: datetime | None = None) -> RunProgress:

@@ -19,13 +19,15 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from govops.errors import InputError
 from govops.redact import redact, redact_dsn, redact_text
 from govops.runbook.executors.base import Approval
-from govops.runbook.state import (
+from govops.runbook.progress import run_progress
+from govops.runbook.store import (
     RUN_ACTIVE,
     AuditEntry,
     Batch,
@@ -34,6 +36,7 @@ from govops.runbook.state import (
     LeaseLost,
     ProvinceRow,
     RunBusy,
+    RunProgress,
     RunRecord,
     StateError,
     StepRow,
@@ -524,6 +527,9 @@ class SqlStore(Store):
             (run_id,),
         )
         return [Decision(*r) for r in rows]
+
+    def progress(self, run_id: str, now: datetime | None = None) -> RunProgress:
+        return run_progress(self, run_id, now)
 
     def audit(self, run_id: str) -> list[AuditEntry]:
         rows = self._all(
