@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from govops.errors import InputError
-from govops.registry.estate import Estate
+from govops.registry.estate import BASTION_VOLUME_GB, Estate
 from govops.registry.geography import merged_from
 
 
@@ -40,15 +40,20 @@ def province_detail(estate: Estate, codename: str) -> dict[str, Any]:
     p = pe.province
     hosts = []
     for h in (h for h in estate.hosts({codename}) if h.province == codename):
-        size = pe.sizes[h.system or "db"]
+        if "bastions" in h.groups and estate.cloud is not None:
+            # The jump host's size is the cloud's, not the catalog's (infra: bastion_workload).
+            flavor, volume_gb = estate.cloud.bastion_flavor, BASTION_VOLUME_GB
+        else:
+            size = pe.sizes[h.system or "db"]
+            flavor, volume_gb = size.flavor, size.volume_gb
         hosts.append(
             {
                 "name": h.name,
                 "ip": str(h.ip),
                 "system": h.system,
                 "tiers": list(h.tiers),
-                "flavor": size.flavor,
-                "volume_gb": size.volume_gb,
+                "flavor": flavor,
+                "volume_gb": volume_gb,
             }
         )
     return {

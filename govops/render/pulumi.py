@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from govops.errors import InputError
-from govops.registry.estate import Estate, ProvinceEstate
+from govops.registry.estate import BASTION_VOLUME_GB, Estate, ProvinceEstate
 from govops.render.common import Files, header
 from govops.yamlio import dump_yaml
 
@@ -132,6 +132,7 @@ def _province_config(estate: Estate, pe: ProvinceEstate) -> dict[str, Any]:
     if bastion is not None:
         mgmt["bastion"] = {"name": bastion.name, "ip": str(bastion.ip)}
         mgmt["bastionFlavor"] = estate.cloud.bastion_flavor
+        mgmt["bastionVolumeGb"] = BASTION_VOLUME_GB
     if estate.cloud.operators is not None:
         mgmt["operators"] = str(estate.cloud.operators)
     return {

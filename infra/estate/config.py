@@ -133,6 +133,7 @@ class MgmtSpec:
     bastion: HostSpec | None
     bastion_flavor: str | None
     operators: IPv4Network | None  # who may reach the bastion
+    bastion_volume_gb: int = 10
 
 
 @dataclass(frozen=True)
@@ -247,6 +248,7 @@ def _mgmt(r: _Reader, network: NetworkSpec) -> MgmtSpec:
         monitor=_host(r, (*key, "monitor"), IPv4Network("10.0.0.0/8"), anywhere_private=True),
         bastion=_host(r, bastion_key, network.subnets["mgmt"]) if has_bastion else None,
         bastion_flavor=r.text((*key, "bastionFlavor")) if has_bastion else None,
+        bastion_volume_gb=r.integer((*key, "bastionVolumeGb"), 1, 16384) if has_bastion else 10,
         operators=None if r.get(operators_key) is None else r.network(operators_key),
     )
 

@@ -70,13 +70,13 @@ def db_workload(db: DbSpec, network: NetworkSpec, mgmt: MgmtSpec | None = None) 
     )
 
 
-def bastion_workload(mgmt: MgmtSpec, volume_gb: int = 10) -> Workload:
+def bastion_workload(mgmt: MgmtSpec) -> Workload:
     """The province's jump host in the mgmt subnet."""
     assert mgmt.bastion is not None and mgmt.bastion_flavor is not None
     return Workload(
         id="bastion",
         flavor=mgmt.bastion_flavor,
-        volume_gb=volume_gb,
+        volume_gb=mgmt.bastion_volume_gb,
         subnet="mgmt",
         host_tier="mgmt",
         hosts=(mgmt.bastion,),
