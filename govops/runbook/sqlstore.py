@@ -14,7 +14,6 @@ does not exist is an error naming it, never created.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -24,9 +23,32 @@ from pathlib import Path
 from typing import Any
 
 from govops.errors import InputError
-from govops.redact import redact, redact_dsn, redact_text
+from govops.redact import redact_dsn, redact_text
 from govops.runbook.executors.base import Approval
 from govops.runbook.progress import run_progress
+from govops.runbook.sqlschema import (
+    ADDED,
+    APPROVAL_COLUMNS,
+    AUDIT_COLUMNS,
+    DECISION_COLUMNS,
+    INSERT_APPROVAL,
+    INSERT_AUDIT,
+    INSERT_DECISION,
+    INSERT_RUN,
+    POSTGRES_SCHEMA,
+    PROVINCE_COLUMNS,
+    RUN_COLUMNS,
+    SCHEMA_VERSION,
+    SQLITE_SCHEMA,
+    STEP_COLUMNS,
+    UPSERT_PROVINCE,
+    UPSERT_STEP,
+    audit_values,
+    province_values,
+    run_from,
+    run_values,
+    step_values,
+)
 from govops.runbook.store import (
     RUN_ACTIVE,
     AuditEntry,
@@ -42,271 +64,6 @@ from govops.runbook.store import (
     StepRow,
     Store,
     StoreMissing,
-    dumps,
-)
-
-SCHEMA_VERSION = 2
-
-RUN_COLUMNS = (
-    "id, runbook, runbook_path, runbook_text, digest, env, provinces, waves, t0, created_at, "
-    "created_by, status, vars, settings, options, finished_at, owner, heartbeat_at, "
-    "abort_requested_by, abort_requested_at, fence, owner_actor"
-)
-STEP_COLUMNS = (
-    "run_id, province, step_id, item, phase, status, attempt, failures, idem_key, started_at, "
-    "finished_at, message, pid, pstart, host"
-)
-PROVINCE_COLUMNS = "run_id, province, wave, status, failed_step, failed_phase, message, updated_at"
-AUDIT_COLUMNS = (
-    "run_id, at, actor, action, province, step_id, item, idem_key, attempt, result, detail"
-)
-APPROVAL_COLUMNS = "run_id, step_id, province, approver, at, note"
-DECISION_COLUMNS = "run_id, province, step_id, item, attempt, decision, actor, at, note"
-# Columns added since schema 1 (table, column, type): added in place to an older store.
-ADDED = (
-    ("runbook_runs", "fence", "INTEGER NOT NULL DEFAULT 0"),
-    ("runbook_runs", "owner_actor", "TEXT"),
-    ("runbook_steps", "pid", "INTEGER"),
-    ("runbook_steps", "pstart", "TEXT NOT NULL DEFAULT ''"),
-    ("runbook_steps", "host", "TEXT NOT NULL DEFAULT ''"),
-)
-
-
-def _tables(real: str, serial: str) -> list[str]:
-    return [
-        "CREATE TABLE IF NOT EXISTS runbook_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-        f"""CREATE TABLE IF NOT EXISTS runbook_runs (
-            id TEXT PRIMARY KEY, runbook TEXT NOT NULL, runbook_path TEXT NOT NULL,
-            runbook_text TEXT NOT NULL, digest TEXT NOT NULL, env TEXT NOT NULL,
-            provinces TEXT NOT NULL, waves TEXT NOT NULL, t0 {real} NOT NULL,
-            created_at {real} NOT NULL, created_by TEXT NOT NULL, status TEXT NOT NULL,
-            vars TEXT NOT NULL, settings TEXT NOT NULL, options TEXT NOT NULL,
-            finished_at {real}, owner TEXT, heartbeat_at {real},
-            abort_requested_by TEXT, abort_requested_at {real},
-            fence INTEGER NOT NULL DEFAULT 0, owner_actor TEXT)""",
-        f"""CREATE TABLE IF NOT EXISTS runbook_provinces (
-            run_id TEXT NOT NULL REFERENCES runbook_runs (id), province TEXT NOT NULL,
-            wave INTEGER NOT NULL, status TEXT NOT NULL, failed_step TEXT NOT NULL,
-            failed_phase TEXT NOT NULL, message TEXT NOT NULL, updated_at {real},
-            PRIMARY KEY (run_id, province))""",
-        f"""CREATE TABLE IF NOT EXISTS runbook_steps (
-            run_id TEXT NOT NULL REFERENCES runbook_runs (id), province TEXT NOT NULL,
-            step_id TEXT NOT NULL, item TEXT NOT NULL, phase TEXT NOT NULL,
-            status TEXT NOT NULL, attempt INTEGER NOT NULL, failures INTEGER NOT NULL,
-            idem_key TEXT NOT NULL, started_at {real}, finished_at {real},
-            message TEXT NOT NULL, pid INTEGER, pstart TEXT NOT NULL DEFAULT '',
-            host TEXT NOT NULL DEFAULT '', PRIMARY KEY (run_id, province, step_id, item))""",
-        f"""CREATE TABLE IF NOT EXISTS runbook_approvals (
-            seq {serial}, run_id TEXT NOT NULL REFERENCES runbook_runs (id),
-            step_id TEXT NOT NULL, province TEXT NOT NULL, approver TEXT NOT NULL,
-            at {real} NOT NULL, note TEXT NOT NULL)""",
-        f"""CREATE TABLE IF NOT EXISTS runbook_decisions (
-            seq {serial}, run_id TEXT NOT NULL REFERENCES runbook_runs (id),
-            province TEXT NOT NULL, step_id TEXT NOT NULL, item TEXT NOT NULL,
-            attempt INTEGER NOT NULL, decision TEXT NOT NULL, actor TEXT NOT NULL,
-            at {real} NOT NULL, note TEXT NOT NULL)""",
-        f"""CREATE TABLE IF NOT EXISTS runbook_audit (
-            seq {serial}, run_id TEXT NOT NULL, at {real} NOT NULL, actor TEXT NOT NULL,
-            action TEXT NOT NULL, province TEXT NOT NULL, step_id TEXT NOT NULL,
-            item TEXT NOT NULL, idem_key TEXT NOT NULL, attempt INTEGER NOT NULL,
-            result TEXT NOT NULL, detail TEXT NOT NULL)""",
-        "CREATE INDEX IF NOT EXISTS runbook_audit_run ON runbook_audit (run_id, seq)",
-        "CREATE INDEX IF NOT EXISTS runbook_approvals_run ON runbook_approvals (run_id, step_id)",
-    ]
-
-
-APPEND_ONLY = ("runbook_audit", "runbook_approvals", "runbook_decisions")
-
-SQLITE_SCHEMA = [
-    *_tables("REAL", "INTEGER PRIMARY KEY AUTOINCREMENT"),
-    *(
-        f"""CREATE TRIGGER IF NOT EXISTS {table}_no_{op.lower()} BEFORE {op} ON {table}
-            BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END"""
-        for table in APPEND_ONLY
-        for op in ("UPDATE", "DELETE")
-    ),
-]
-
-POSTGRES_SCHEMA = [
-    *_tables("DOUBLE PRECISION", "BIGSERIAL PRIMARY KEY"),
-    *(
-        f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {kind}"
-        for table, column, kind in ADDED
-    ),
-    """CREATE OR REPLACE FUNCTION runbook_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
-       BEGIN
-         RAISE EXCEPTION '% is append-only (% refused)', TG_TABLE_NAME, TG_OP;
-       END $$""",
-    *(
-        stmt
-        for table in APPEND_ONLY
-        for stmt in (
-            f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}",
-            f"""CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table}
-                FOR EACH ROW EXECUTE FUNCTION runbook_append_only()""",
-            f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table}",
-            f"""CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table}
-                FOR EACH STATEMENT EXECUTE FUNCTION runbook_append_only()""",
-            # Privileges too, for roles other than the owner (operators' accounts).
-            f"REVOKE UPDATE, DELETE, TRUNCATE ON {table} FROM PUBLIC",
-        )
-    ),
-]
-
-
-def _run_values(run: RunRecord) -> tuple[Any, ...]:
-    return (
-        run.id,
-        run.runbook,
-        redact_text(run.runbook_path),
-        run.runbook_text,  # verbatim: resume runs it (prometheus_url may hold no credentials)
-        run.digest,
-        run.env,
-        dumps(run.provinces),
-        dumps(run.waves),
-        run.t0,
-        run.created_at,
-        redact_text(run.created_by),
-        run.status,
-        dumps(run.vars),
-        dumps(redact(run.settings)),
-        dumps(redact(run.options)),
-        run.finished_at,
-        run.owner,
-        run.heartbeat_at,
-        run.abort_requested_by,
-        run.abort_requested_at,
-        run.fence,
-        run.owner_actor,
-    )
-
-
-def _run_from(row: Sequence[Any]) -> RunRecord:
-    (
-        rid,
-        runbook,
-        path,
-        text,
-        digest,
-        env,
-        provs,
-        waves,
-        t0,
-        created_at,
-        created_by,
-        status,
-        vars_,
-        settings,
-        options,
-        finished_at,
-        owner,
-        heartbeat_at,
-        abort_by,
-        abort_at,
-        fence,
-        owner_actor,
-    ) = row
-    return RunRecord(
-        id=rid,
-        runbook=runbook,
-        runbook_path=path,
-        runbook_text=text,
-        digest=digest,
-        env=env,
-        provinces=json.loads(provs),
-        waves=json.loads(waves),
-        t0=t0,
-        created_at=created_at,
-        created_by=created_by,
-        status=status,
-        vars=json.loads(vars_),
-        settings=json.loads(settings),
-        options=json.loads(options),
-        finished_at=finished_at,
-        owner=owner,
-        heartbeat_at=heartbeat_at,
-        abort_requested_by=abort_by,
-        abort_requested_at=abort_at,
-        fence=fence,
-        owner_actor=owner_actor,
-    )
-
-
-def _step_values(s: StepRow) -> tuple[Any, ...]:
-    return (
-        s.run_id,
-        s.province,
-        s.step_id,
-        s.item,
-        s.phase,
-        s.status,
-        s.attempt,
-        s.failures,
-        s.idem_key,
-        s.started_at,
-        s.finished_at,
-        redact_text(s.message),
-        s.pid,
-        s.pstart,
-        s.host,
-    )
-
-
-def _province_values(p: ProvinceRow) -> tuple[Any, ...]:
-    return (
-        p.run_id,
-        p.province,
-        p.wave,
-        p.status,
-        p.failed_step,
-        p.failed_phase,
-        redact_text(p.message),
-        p.updated_at,
-    )
-
-
-def _audit_values(a: AuditEntry) -> tuple[Any, ...]:
-    return (
-        a.run_id,
-        a.at,
-        a.actor,
-        a.action,
-        a.province,
-        a.step_id,
-        a.item,
-        a.idem_key,
-        a.attempt,
-        redact_text(a.result),
-        redact_text(a.detail),
-    )
-
-
-def _placeholders(columns: str) -> str:
-    return ", ".join("?" for _ in columns.split(","))
-
-
-def _upsert(table: str, columns: str, keys: str) -> str:
-    keyset = {k.strip() for k in keys.split(",")}
-    updates = ", ".join(
-        f"{c} = excluded.{c}" for c in (c.strip() for c in columns.split(",")) if c not in keyset
-    )
-    return (
-        f"INSERT INTO {table} ({columns}) VALUES ({_placeholders(columns)}) "
-        f"ON CONFLICT ({keys}) DO UPDATE SET {updates}"
-    )
-
-
-UPSERT_STEP = _upsert("runbook_steps", STEP_COLUMNS, "run_id, province, step_id, item")
-UPSERT_PROVINCE = _upsert("runbook_provinces", PROVINCE_COLUMNS, "run_id, province")
-INSERT_RUN = f"INSERT INTO runbook_runs ({RUN_COLUMNS}) VALUES ({_placeholders(RUN_COLUMNS)})"
-INSERT_AUDIT = (
-    f"INSERT INTO runbook_audit ({AUDIT_COLUMNS}) VALUES ({_placeholders(AUDIT_COLUMNS)})"
-)
-INSERT_DECISION = (
-    f"INSERT INTO runbook_decisions ({DECISION_COLUMNS}) VALUES ({_placeholders(DECISION_COLUMNS)})"
-)
-INSERT_APPROVAL = (
-    f"INSERT INTO runbook_approvals ({APPROVAL_COLUMNS}) VALUES ({_placeholders(APPROVAL_COLUMNS)})"
 )
 
 
@@ -358,7 +115,7 @@ class SqlStore(Store):
                     ),
                     RUN_ACTIVE,
                 )
-                for other in map(_run_from, cur.fetchall()):
+                for other in map(run_from, cur.fetchall()):
                     shared = sorted(set(other.provinces) & set(run.provinces))
                     if shared and live(other):
                         raise RunBusy(
@@ -367,20 +124,20 @@ class SqlStore(Store):
                             f"{other.owner_actor or other.created_by}, engine {other.owner}): "
                             "wait for it, abort it, or choose other provinces with --provinces"
                         )
-            cur.execute(self._sql(INSERT_RUN), _run_values(run))
-            cur.executemany(self._sql(UPSERT_PROVINCE), [_province_values(p) for p in provinces])
-            cur.execute(self._sql(INSERT_AUDIT), _audit_values(audit))
+            cur.execute(self._sql(INSERT_RUN), run_values(run))
+            cur.executemany(self._sql(UPSERT_PROVINCE), [province_values(p) for p in provinces])
+            cur.execute(self._sql(INSERT_AUDIT), audit_values(audit))
         return run.fence
 
     def find_run(self, run_id: str) -> RunRecord | None:
         rows = self._all(f"SELECT {RUN_COLUMNS} FROM runbook_runs WHERE id = ?", (run_id,))
-        return _run_from(rows[0]) if rows else None
+        return run_from(rows[0]) if rows else None
 
     def runs(self, limit: int = 50) -> list[RunRecord]:
         rows = self._all(
             f"SELECT {RUN_COLUMNS} FROM runbook_runs ORDER BY created_at DESC LIMIT ?", (limit,)
         )
-        return [_run_from(r) for r in rows]
+        return [run_from(r) for r in rows]
 
     def claim(
         self, run_id: str, owner: str, now: float, stale_before: float, actor: str = ""
@@ -435,7 +192,7 @@ class SqlStore(Store):
                 ),
                 (audit.actor, audit.at, run_id),
             )
-            cur.execute(self._sql(INSERT_AUDIT), _audit_values(audit))
+            cur.execute(self._sql(INSERT_AUDIT), audit_values(audit))
 
     # Rows -------------------------------------------------------------------------------------
     def commit(self, batch: Batch, run_id: str, fence: int | None = None) -> None:
@@ -454,13 +211,13 @@ class SqlStore(Store):
                         f"(this engine's fence {fence} is stale)"
                     )
             if batch.steps:
-                cur.executemany(self._sql(UPSERT_STEP), [_step_values(s) for s in batch.steps])
+                cur.executemany(self._sql(UPSERT_STEP), [step_values(s) for s in batch.steps])
             if batch.provinces:
                 cur.executemany(
-                    self._sql(UPSERT_PROVINCE), [_province_values(p) for p in batch.provinces]
+                    self._sql(UPSERT_PROVINCE), [province_values(p) for p in batch.provinces]
                 )
             if batch.audit:
-                cur.executemany(self._sql(INSERT_AUDIT), [_audit_values(a) for a in batch.audit])
+                cur.executemany(self._sql(INSERT_AUDIT), [audit_values(a) for a in batch.audit])
             if batch.run_status is not None:
                 cur.execute(
                     self._sql("UPDATE runbook_runs SET status = ?, finished_at = ? WHERE id = ?"),
@@ -493,7 +250,7 @@ class SqlStore(Store):
                     redact_text(approval.note),
                 ),
             )
-            cur.execute(self._sql(INSERT_AUDIT), _audit_values(audit))
+            cur.execute(self._sql(INSERT_AUDIT), audit_values(audit))
 
     def approvals(self, run_id: str, step_id: str | None = None) -> list[Approval]:
         query = f"SELECT {APPROVAL_COLUMNS} FROM runbook_approvals WHERE run_id = ?"
@@ -519,7 +276,7 @@ class SqlStore(Store):
                     redact_text(decision.note),
                 ),
             )
-            cur.execute(self._sql(INSERT_AUDIT), _audit_values(audit))
+            cur.execute(self._sql(INSERT_AUDIT), audit_values(audit))
 
     def decisions(self, run_id: str) -> list[Decision]:
         rows = self._all(
