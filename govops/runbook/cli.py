@@ -8,11 +8,10 @@ from __future__ import annotations
 import json
 import signal
 import sys
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from types import FrameType
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 from rich.markup import escape
@@ -23,12 +22,12 @@ from govops.errors import GovopsError, InputError
 from govops.paths import cache_dir, repo_root
 from govops.redact import redact, redact_text
 from govops.runbook import runs
+from govops.runbook.cli_operators import abort_cmd, approve_cmd, decide_cmd
+from govops.runbook.cli_options import as_option, state_option
 from govops.runbook.engine import actor_name
 from govops.runbook.executors.promql import prometheus_authorization
 from govops.runbook.state import RUN_FINAL, Store, open_store
 from govops.runbook.timeutil import from_epoch, iso, parse_time
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_CODES = """\b
 Exit codes:
@@ -43,28 +42,6 @@ Exit codes:
   130 interrupted (Ctrl-C or SIGTERM): running actions got a grace period
      (GOVOPS_INTERRUPT_GRACE, 30 s); `govops cutover resume RUN` goes on
 """
-
-
-def state_option(fn: F) -> F:
-    return click.option(
-        "--state",
-        "state",
-        envvar="GOVOPS_RUNBOOK_STATE",
-        metavar="URL",
-        default=None,
-        help="State store: a SQLite file (default ${GOVOPS_CACHE:-~/.cache/govops}/runbook/"
-        "state.sqlite3) or postgresql://… shared by many operators. Env: GOVOPS_RUNBOOK_STATE.",
-    )(fn)
-
-
-def as_option(fn: F) -> F:
-    return click.option(
-        "--as",
-        "actor",
-        metavar="NAME",
-        default=None,
-        help="Who, for the audit log (default: the OS user).",
-    )(fn)
 
 
 def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
@@ -466,76 +443,6 @@ def status_cmd(run_id: str | None, as_json: bool, state: str | None) -> None:
         out.print(f"{len(progress.late)} steps late, {len(progress.at_risk)} at risk")
 
 
-@cutover_group.command("approve")
-@click.argument("run_id", metavar="RUN")
-@click.argument("step_id", metavar="STEP")
-@click.option("--as", "actor", metavar="NAME", required=True, help="Who approves (recorded).")
-@click.option(
-    "--province",
-    metavar="P",
-    default=None,
-    help="Approve for one province only (default: every province of the run).",
-)
-@click.option("--note", default="", help="Why, for the audit log.")
-@state_option
-@handle_errors
-def approve_cmd(
-    run_id: str, step_id: str, actor: str, province: str | None, note: str, state: str | None
-) -> None:
-    """Approve a manual step (a go/no-go gate); the waiting engine sees it within seconds."""
-    with open_store(state) as store:
-        approval = runs.approve(store, run_id, step_id, actor, province=province, note=note)
-    scope = approval.province or "every province"
-    out.print(f"approved {step_id} of {run_id} for {scope} as {actor}", highlight=False)
-
-
-@cutover_group.command("decide")
-@click.argument("run_id", metavar="RUN")
-@click.argument("step_id", metavar="STEP")
-@click.argument("decision", metavar="done|retry|skip")
-@click.option("--province", metavar="P", required=True, help="The province the step is in.")
-@click.option(
-    "--commune",
-    metavar="CODE",
-    default=None,
-    help="For a foreach step: one commune (default: every uncertain commune of the step).",
-)
-@click.option("--as", "actor", metavar="NAME", required=True, help="Who decides (recorded).")
-@click.option("--note", default="", help="Why, for the audit log.")
-@state_option
-@handle_errors
-def decide_cmd(
-    run_id: str,
-    step_id: str,
-    decision: str,
-    province: str,
-    commune: str | None,
-    actor: str,
-    note: str,
-    state: str | None,
-) -> None:
-    """Decide a step left uncertain (its action's outcome unknown after a crash, nothing to
-    verify it): done (it took effect), retry (run it again) or skip (go on without it).
-    Audited; `govops cutover resume RUN` applies it."""
-    with open_store(state) as store:
-        items = runs.decide(store, run_id, step_id, province, decision, actor, note, commune)
-    what = f"{len(items)} communes of " if any(items) else ""
-    out.print(f"decided {decision} for {what}{step_id} in {province} as {actor}", highlight=False)
-
-
-@cutover_group.command("abort")
-@click.argument("run_id", metavar="RUN")
-@state_option
-@as_option
-@handle_errors
-def abort_cmd(run_id: str, state: str | None, actor: str | None) -> None:
-    """Stop RUN: no new step starts, steps in flight finish. Nothing is rolled back by an
-    abort (run runbooks/rollback.yml for that). Exit 1 if the run already ended."""
-    with open_store(state) as store:
-        message = runs.abort(store, run_id, actor_name(actor))
-    out.print(message, highlight=False)
-
-
 @cutover_group.command("report")
 @click.argument("run_id", metavar="RUN")
 @click.option(
@@ -566,3 +473,7 @@ def report_cmd(run_id: str, fmt: str, output: Path | None, state: str | None) ->
         return
     write_output(output, text, "--output")
     err.print(f"wrote {_shown(output)}", highlight=False)
+
+
+for _command in (approve_cmd, decide_cmd, abort_cmd):
+    cutover_group.add_command(_command)
