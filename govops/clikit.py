@@ -6,6 +6,7 @@ monitoring, converge, plan) import it without importing the top-level CLI that r
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -66,6 +67,17 @@ def write_output(path: Path, text: str, option: str) -> None:
         ) from None
 
 
+ENV_PATTERN = r"[a-z][a-z0-9-]{0,30}"
+
+
+def check_env(ctx: click.Context | None, param: click.Parameter | None, value: str) -> str:
+    """--env names a folder of inventories/: a plain name (as an estate's `environment`), never
+    a path (`../x`) nor anything a file system refuses (exit 2)."""
+    if value is not None and not re.fullmatch(ENV_PATTERN, value):
+        raise click.BadParameter(f"expected a name like lab or production, got {value!r}")
+    return value
+
+
 def env_option(default: str = "production") -> Callable[[F], F]:
     return click.option(
         "--env",
@@ -73,6 +85,7 @@ def env_option(default: str = "production") -> Callable[[F], F]:
         default=default,
         show_default=True,
         metavar="ENV",
+        callback=check_env,
         help="Environment: the folder inventories/ENV/ holding estate.yml.",
     )
 

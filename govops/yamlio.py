@@ -428,7 +428,7 @@ def load_yaml(path: Path, limits: Limits = LIMITS) -> tuple[Any, Lines]:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise InputError(path, "", "an existing file") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError) as exc:  # ValueError: a NUL in the name
         raise InputError(path, "", "a readable UTF-8 file", got=str(exc)) from None
     return parse_yaml(text, path, limits)
 

@@ -17,7 +17,7 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from govops.clikit import err, handle_errors, out, write_output
+from govops.clikit import check_env, err, handle_errors, out, write_output
 from govops.errors import GovopsError, InputError
 from govops.paths import cache_dir, repo_root
 from govops.redact import redact, redact_text
@@ -126,6 +126,7 @@ def _root_or_none() -> Path | None:
     default="lab",
     show_default=True,
     metavar="ENV",
+    callback=check_env,
     help="Environment: inventories/ENV/estate.yml says which provinces exist.",
 )
 @click.option(

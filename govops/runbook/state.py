@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from govops.errors import InputError
 from govops.paths import cache_dir
 from govops.runbook.sqlstore import PostgresStore, SqliteStore
 from govops.runbook.store import (
@@ -93,6 +94,8 @@ def open_store(url: str | None = None, *, read_only: bool = False) -> Store:
     `read_only`: for readers (status, report, the exporter): nothing is created or written,
     and a missing store is an InputError naming it."""
     url = url or default_url()
+    if "\x00" in url:
+        raise InputError("(command line)", "--state", "a file path or a postgresql:// URL", url)
     if url.startswith(("postgresql://", "postgres://")):
         return PostgresStore(url, read_only=read_only)
     path = Path(url.removeprefix("sqlite://")) if url.startswith("sqlite://") else Path(url)

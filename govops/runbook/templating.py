@@ -85,9 +85,11 @@ def _variables_of(text: str) -> frozenset[str]:
         return frozenset(m["name"] for m in found)
     try:
         ast = _ENV.parse(text)
+        return frozenset(jinja2.meta.find_undeclared_variables(ast))
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateError(f"a valid template ({exc.message})") from None
-    return frozenset(jinja2.meta.find_undeclared_variables(ast))
+    except RecursionError:  # `{{ ((((…)))) }}` nested beyond what jinja's parser recurses
+        raise TemplateError("a template nested less deeply") from None
 
 
 def render(text: str, context: Mapping[str, Any]) -> str:
@@ -97,8 +99,12 @@ def render(text: str, context: Mapping[str, Any]) -> str:
         return _compile(text).render(context)
     except jinja2.UndefinedError as exc:
         raise TemplateError(f"template {text!r}: {exc.message}") from None
-    except jinja2.TemplateError as exc:
-        raise TemplateError(f"template {text!r}: {exc}") from None
+    except Exception as exc:  # a syntax error, or an expression failing (`{{ 1 / 0 }}`)
+        raise TemplateError(f"template {text!r}: {_why(exc)}") from None
+
+
+def _why(exc: Exception) -> str:
+    return str(exc) if isinstance(exc, jinja2.TemplateError) else f"{type(exc).__name__}: {exc}"
 
 
 _SINGLE = re.compile(r"^\{\{(?P<expr>(?:(?!\{\{|\}\}).)+)\}\}$", re.DOTALL)
@@ -117,8 +123,8 @@ def evaluate(text: str, context: Mapping[str, Any]) -> Any:
         return render(text, context)
     try:
         value = _expression(match["expr"])(**context)
-    except jinja2.TemplateError as exc:
-        raise TemplateError(f"template {text!r}: {exc}") from None
+    except Exception as exc:  # a syntax error, or an expression failing (`{{ 1 / 0 }}`)
+        raise TemplateError(f"template {text!r}: {_why(exc)}") from None
     if isinstance(value, jinja2.Undefined):
         raise TemplateError(f"template {text!r}: {value._undefined_message}")
     return value
