@@ -170,7 +170,7 @@ def test_a_second_run_on_busy_provinces_is_refused(store: Store) -> None:
     assert store.run("r1").fence == 1
     second = _run("r2")
     second.provinces = ["da_nang", "hue"]
-    with pytest.raises(RunBusy, match="hue already in active run r1 .*operator Lan"):
+    with pytest.raises(RunBusy, match=r"hue already in active run r1 .*operator Lan"):
         store.create_run(second, [], _audit("r2", "run.create"), live=lambda r: True)
     assert store.find_run("r2") is None
     store.create_run(second, [], _audit("r2", "run.create"), live=lambda r: False)  # r1 dead
