@@ -52,9 +52,13 @@ class Limits:
     # Nodes that aliases add beyond the file's own, at most this many plus four times the
     # file's own count (a runbook reusing a block per step is fine; a bomb is not).
     max_alias_nodes: int = 100_000
+    # Ansible's own tags (`!vault |`, `!unsafe`) read as the plain value they tag, for files
+    # Ansible reads (playbooks); every other file refuses an unknown tag.
+    local_tags: bool = False
 
 
 LIMITS = Limits()
+ANSIBLE = Limits(local_tags=True)
 
 # libyaml's parser when present: ~7 times faster than PyYAML's own on a large runbook.
 _BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -299,7 +303,7 @@ class _Builder:
         size = 1
         result: Any
         if isinstance(node, yaml.SequenceNode):
-            if node.tag != _SEQ:
+            if node.tag != _SEQ and not self.local(node.tag):
                 self.fail(node, "a plain YAML list", f"tag {node.tag}")
             result = self.built[key] = []
             append = result.append
@@ -315,7 +319,7 @@ class _Builder:
                 append(value)
                 size += n
         elif isinstance(node, yaml.MappingNode):
-            if node.tag != _MAP:
+            if node.tag != _MAP and not self.local(node.tag):
                 self.fail(node, "a plain YAML mapping", f"tag {node.tag}")
             result = self.built[key] = {}
             size += self.mapping(node, result)
@@ -374,6 +378,9 @@ class _Builder:
             path.pop()
         return size
 
+    def local(self, tag: str) -> bool:
+        return self.limits.local_tags and tag.startswith("!")
+
     def scalar(self, node: yaml.ScalarNode) -> Any:
         tag = node.tag
         if tag == _STR:
@@ -382,6 +389,8 @@ class _Builder:
             return None
         construct = _CONSTRUCT.get(tag)
         if construct is None:
+            if self.local(tag):
+                return node.value
             self.fail(node, "a plain YAML value (string, number, boolean, date)", f"tag {tag}")
         try:
             value = construct(node)

@@ -35,6 +35,7 @@ from exporters.rules.conventions import RUNBOOK_BASE
 from exporters.rules.national import national_alerts, national_records
 from exporters.rules.slo import BURN_WINDOWS, SLOS, slo_groups
 from exporters.rules.zone import zone_alerts, zone_records
+from govops.yamlio import parse_yaml
 
 # The tables' names the tests and docs read from here.
 __all__ = ["BURN_WINDOWS", "RUNBOOK_BASE", "SLOS", "alert_names", "files", "main"]
@@ -51,7 +52,7 @@ def alert_names() -> list[str]:
     """Every distinct alert name the files define: docs/alerts.md must describe each."""
     names: dict[str, None] = {}
     for text in files().values():
-        for group in yaml.safe_load(text)["groups"]:
+        for group in parse_yaml(text)[0]["groups"]:
             for rule in group["rules"]:
                 if "alert" in rule:
                     names[rule["alert"]] = None

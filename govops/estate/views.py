@@ -20,10 +20,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import jinja2
-import yaml
 
 from govops.errors import InputError
 from govops.registry.estate import Estate, Host
+from govops.yamlio import ANSIBLE, read_yaml
 
 ANYWHERE = IPv4Network("0.0.0.0/0")
 HTTPS = 443
@@ -155,10 +155,9 @@ def inventory_view(root: Path, env: str, only: set[str] | None, estate: Estate) 
     """`inventories/ENV/hosts.yml` as Ansible reads it: hosts, addresses, groups, and the jump
     hosts their SSH goes through."""
     path = root / "inventories" / env / "hosts.yml"
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise InputError(path, "", "a rendered inventory (govops render)", got=str(exc)) from None
+    if not path.is_file():
+        raise InputError(path, "", "a rendered inventory (govops render)")
+    data = read_yaml(path) or {}
     if not isinstance(data, dict) or not isinstance(data.get("all"), dict):
         raise InputError(path, "all", "the inventory's `all` group")
     view = View("inventory")
@@ -345,7 +344,7 @@ def playbook_groups(playbook: Path, extra_vars: dict[str, Any]) -> list[str]:
 @cache
 def _play_patterns(playbook: Path) -> tuple[str, ...]:
     """Each play's `hosts:` (read once per check: every province calls the same playbooks)."""
-    plays = yaml.load(playbook.read_text(encoding="utf-8"), Loader=_LOADER) or []
+    plays = read_yaml(playbook, ANSIBLE) or []  # Ansible's own tags (!vault) allowed
     return tuple(
         play["hosts"]
         for play in (plays if isinstance(plays, list) else [])
@@ -356,9 +355,6 @@ def _play_patterns(playbook: Path) -> tuple[str, ...]:
 @cache
 def _template(pattern: str) -> jinja2.Template:
     return jinja2.Environment(autoescape=False).from_string(pattern)
-
-
-_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def runbook_flows(estate: Estate, calls: Iterable[RunbookCall]) -> list[Flow]:

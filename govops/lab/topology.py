@@ -10,10 +10,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from govops.errors import GovopsError, InputError
+from govops.yamlio import parse_yaml
 
 HOSTNAME = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 # Environment names end up in container names, labels and cache paths.
@@ -131,8 +131,8 @@ def load_topology(inventories: Path, environment: str) -> Topology:
             path, "", f"missing; run `govops render --env {environment}` first"
         ) from None
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
+        data, _ = parse_yaml(text, path)
+    except InputError as exc:
         raise TopologyError(path, "", f"not valid YAML: {exc}") from None
     topology = parse_topology(data, path)
     if topology.environment != environment:

@@ -25,8 +25,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from govops.errors import GovopsError, InputError, InputErrors
 from govops.yamlio import line_of, load_yaml
 from infra.estate.config import (
@@ -190,11 +188,7 @@ def select(root: Path, stacks: list[StackFile], province: str | None) -> list[St
 
 def _read_stack(root: Path, path: Path) -> StackFile:
     rel = str(path.relative_to(root))
-    try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
-    except yaml.YAMLError as exc:
-        load_yaml(path)  # re-read for the line and the message of the error
-        raise InputError(path, "", "valid YAML", got=str(exc)) from None
+    data, _ = load_yaml(path)
     config = data.get("config") if isinstance(data, dict) else None
     if not isinstance(config, dict):
         raise InputError(path, "config", "a mapping of stack config keys", got=config)
@@ -387,6 +381,3 @@ def _run(stack: StackFile, answers: dict[str, dict[str, Any]]) -> StackRun:
         raise
     except Exception as exc:  # the program failed: name the stack, keep the cause
         raise GovopsError(f"{stack.rel}: the program failed under mocks: {exc}") from exc
-
-
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

@@ -14,12 +14,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from govops.errors import InputError
 from govops.registry.estate import BASTION_VOLUME_GB, Estate, ProvinceEstate
 from govops.render.common import Files, header
-from govops.yamlio import dump_yaml
+from govops.yamlio import dump_yaml, read_yaml
 
 
 def stack_name(env: str, province: str | None) -> str:
@@ -50,10 +48,7 @@ def _with_kept(path: Path, config: dict[str, Any]) -> dict[str, Any]:
     """
     if not path.is_file():
         return {"config": config}
-    try:
-        current = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise InputError(path, "", "valid YAML (a Pulumi stack config)", got=str(exc)) from None
+    current = read_yaml(path)
     if not isinstance(current, dict):
         return {"config": config}
     kept_top = {k: v for k, v in current.items() if k != "config"}

@@ -18,11 +18,9 @@ from ipaddress import IPv4Address, ip_address
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from govops.errors import InputError
 from govops.render.common import Files
-from govops.yamlio import dump_yaml
+from govops.yamlio import dump_yaml, parse_yaml
 
 INVENTORY = "hosts.yml"
 
@@ -119,7 +117,7 @@ def apply_outputs(files: Files, outputs: PulumiOutputs) -> Files:
         raise InputError(outputs.source, "", f"rendered files with one {INVENTORY}", got=paths)
     path = paths[0]
     header, body = _split_header(files[path])
-    inventory = yaml.load(body, Loader=_Loader)  # libyaml: the inventory is large
+    inventory, _ = parse_yaml(body, path)
     host_vars: dict[str, dict[str, Any]] = inventory["all"]["hosts"]
     for stack in outputs.stacks:
         for name, ip in stack.hosts.items():
@@ -141,6 +139,3 @@ def _split_header(text: str) -> tuple[str, str]:
     while n < len(lines) and lines[n].startswith("#"):
         n += 1
     return "".join(lines[:n]), "".join(lines[n:])
-
-
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

@@ -101,7 +101,11 @@ def _lint(path: Path, root: Path | None) -> LintResult:
     if not isinstance(data, dict):
         result.errors.append(
             InputError(
-                path, "", "a mapping with name, title, waves, phases", got=type(data).__name__
+                path,
+                "",
+                "a mapping with name, title, waves, phases",
+                got=type(data).__name__,
+                line=line_of(lines, ()) or 1,
             )
         )
         return result
