@@ -24,8 +24,9 @@ from govops.registry import estate_path, load_estate
 from govops.registry.estate import Estate
 
 F = TypeVar("F", bound=Callable[..., Any])
-out = Console()
-err = Console(stderr=True)
+# emoji=False: "file.yml:100: key" must not print as "file.yml💯 key".
+out = Console(emoji=False)
+err = Console(stderr=True, emoji=False)
 
 # Programs the commands run; missing ones get an install hint instead of a traceback.
 SYSTEM_TOOLS = ("podman", "debootstrap", "ssh", "ssh-keygen", "chroot", "promtool", "pulumi")

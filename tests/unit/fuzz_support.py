@@ -7,6 +7,7 @@ every fuzz test runs under a deadline; the whole fuzz suite runs in well under a
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import timedelta
 from typing import Any
@@ -18,11 +19,14 @@ from hypothesis import strategies as st
 from govops.cli import main
 
 # Modest example counts and a per-example deadline: bounded time is part of what is tested.
+# The same examples on every run (CI stays reproducible); GOVOPS_FUZZ_EXAMPLES=2000 searches
+# further, with fresh random examples each time.
+_DEEPER = int(os.environ.get("GOVOPS_FUZZ_EXAMPLES", "0"))
 FUZZ = settings(
-    max_examples=60,
+    max_examples=_DEEPER or 60,
     deadline=timedelta(seconds=5),
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-    derandomize=True,
+    derandomize=not _DEEPER,
 )
 
 # Our errors: `FILE:LINE: key: expected …` (file may be "(command line)", a line may be absent
