@@ -31,7 +31,9 @@ FUZZ = settings(
 
 # Our errors: `FILE:LINE: key: expected …` (file may be "(command line)", a line may be absent
 # for a file that is not there at all); click's own: `Error: Invalid value for '--x': …`.
-OUR_ERROR = re.compile(r"(?P<file>\S.*?)(?::(?P<line>\d+))?: (?P<key>[^:\n]+?): expected ")
+OUR_ERROR = re.compile(
+    r"^(?:error: )?(?P<file>\S.*?)(?::(?P<line>\d+))?: (?P<key>[^\n]+?): expected ", re.M
+)
 CLICK_ERROR = re.compile(
     r"^Error: (Invalid value for|No such option|Missing argument|Missing option|Got unexpected"
     r"|Option '[^']+' requires|No such command|Option '[^']+' does not take)",
