@@ -30,10 +30,7 @@ from govops.runbook.model import Step
 from govops.runbook.recording import Event
 from govops.runbook.rollback import RollingBack
 from govops.runbook.state import StepRow
-
-# Executors whose actions run through executors/process.run_logged (the gate): with no pid
-# recorded, their action never started.
-PROCESS_EXECUTORS = ("local", "ansible")
+from govops.runbook.stepping import PROCESS_EXECUTORS
 
 
 class Settling(RollingBack):

@@ -33,6 +33,9 @@ from govops.runbook.state import AuditEntry, Batch, Decision, StateError, StepRo
 from govops.runbook.templating import TemplateError, render_value
 
 DONE = ("done", "skipped")  # a step the province goes on from
+# Executors whose actions run through executors/process.run_logged (the gate): with no pid
+# recorded, their action never started.
+PROCESS_EXECUTORS = ("local", "ansible")
 
 
 class Stepping(EngineBase):
@@ -219,21 +222,28 @@ class Stepping(EngineBase):
             row.status, row.started_at, row.finished_at = "running", self.clock(), None
             row.pid, row.pstart, row.host = None, "", ""
             row.idem_key = self._key(province, step.id, item)
-            # Durable before the action starts: a crash from here on is settled on resume.
-            self._write_row(
-                row,
+            # Durable before the action may act: a crash from here on is settled on resume. A
+            # program action's start is written with its process, while it waits at its gate
+            # (one commit instead of two); any other action's, now.
+            start = [
                 *pending_audit,
                 self._entry("step.start", province, step.id, item, attempt=row.attempt),
-            )
+            ]
             pending_audit = []
+
+            if step.action.executor not in PROCESS_EXECUTORS:
+                self._flush(row, start)
             try:
-                outcome = self._call(step.action, "action", province, step, row, commune)
+                outcome = self._call(step.action, "action", province, step, row, commune, start)
+                # No process started (a template error, say): the start goes now.
+                self._flush(row, start)
                 if outcome.ok:
                     check = self._call(step.verify, "verify", province, step, row, commune)
                     if not check.ok:
                         outcome = Outcome(False, f"verification failed: {check.message}")
             except Interrupted as stopped:
                 # Neither passed nor failed: left running, settled on resume.
+                self._flush(row, start)
                 self.recorder.write(
                     Batch(
                         audit=[
@@ -251,6 +261,7 @@ class Stepping(EngineBase):
                 )
                 return "aborted"
             except WaitingForApproval as waiting:
+                self._flush(row, start)
                 row.status, row.message = "waiting", f"waiting for approval: {waiting}"
                 record("waiting", row.message)
                 self._observe_end(province, step, row, commune, started)
@@ -269,6 +280,12 @@ class Stepping(EngineBase):
                 self._observe_end(province, step, row, commune, started)
                 return "failed"
             self.abort.wait(step.retry_delay)
+
+    def _flush(self, row: StepRow, start: list[AuditEntry]) -> None:
+        """Write a step's start now, if its action has not written it with its process."""
+        if start:
+            self._write_row(row, *start)
+            start.clear()
 
     def _observe_end(
         self, province: str, step: Step, row: StepRow, commune: CommuneInfo | None, started: float
@@ -294,6 +311,7 @@ class Stepping(EngineBase):
         step: Step,
         row: StepRow,
         commune: CommuneInfo | None,
+        start: list[AuditEntry] | None = None,
         check_mode: bool = False,
     ) -> Outcome:
         spec = EXECUTORS[action.executor]
@@ -310,7 +328,9 @@ class Stepping(EngineBase):
         def on_spawn(spawned: Spawned) -> None:
             # The process that may change the world: known before it can (see process.py).
             row.pid, row.pstart, row.host = spawned.pid, spawned.pstart, spawned.host
-            self.recorder.write(Batch(steps=[replace(row)]))
+            self.recorder.write(Batch(steps=[replace(row)], audit=list(start or [])))
+            if start:
+                start.clear()
 
         ctx = ExecContext(
             run_id=self.run.id,

@@ -191,7 +191,7 @@ class Trial:
     def next_kill(self) -> tuple[str, float] | None:
         """Where to kill the next session: mostly mid-work, sometimes by time, and at most
         twice a trial so that every trial ends."""
-        if self.kills >= 2 or (self.kills and self.rng.random() < 0.4):
+        if self.kills >= 2 or (self.kills and self.rng.random() < 0.6):
             return None
         done = len(self.effect_lines())
         if self.rng.random() < 0.3 or done >= self.mode.effects - 1:
