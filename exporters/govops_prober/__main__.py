@@ -35,13 +35,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--endpoints", help="with --env: YAML replacing some URLs")
     parser.add_argument("--ca-file", help="with --env: CA bundle the fronts' certificates chain to")
     parser.add_argument("--listen", type=parse_listen, default=parse_listen(DEFAULT_LISTEN))
-    parser.add_argument("--log-level", default="INFO")
+    parser.add_argument(
+        "--log-level", default="INFO", type=str.upper, choices=("DEBUG", "INFO", "WARNING", "ERROR")
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
     try:
-        config = load_config(args.config) if args.config else _from_estate(args)
+        config = load_config(args.config) if args.config is not None else _from_estate(args)
     except ConfigError as exc:
         print(f"govops_prober: {exc}", file=sys.stderr)
         return 2

@@ -22,7 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from govops.errors import InputError
+from govops.errors import GovopsError, InputError
 from govops.redact import redact_dsn, redact_text
 from govops.runbook.executors.base import Approval
 from govops.runbook.progress import run_progress
@@ -329,7 +329,7 @@ class SqliteStore(SqlStore):
                     (str(SCHEMA_VERSION),),
                 )
         except (sqlite3.Error, OSError) as exc:
-            raise StateError(f"state store {path}: {exc}") from None
+            raise _sqlite_error(path, exc) from None
 
     def _open_read_only(self) -> None:
         """`mode=ro`: no file, schema or WAL switch is ever made; a missing store is an input
@@ -343,7 +343,7 @@ class SqliteStore(SqlStore):
             )
             tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master")}
         except (sqlite3.Error, OSError) as exc:
-            raise StateError(f"state store {self.path}: {exc}") from None
+            raise _sqlite_error(self.path, exc) from None
         if "runbook_runs" not in tables:
             self.conn.close()
             raise InputError(self.path, "--state", "a govops state store (it has no runs table)")
@@ -447,6 +447,14 @@ class PostgresStore(SqlStore):
     def close(self) -> None:
         with self.lock:
             self.conn.close()
+
+
+def _sqlite_error(path: Path, exc: BaseException) -> GovopsError:
+    """Something that is not a SQLite database at the --state path is bad input (exit 2); a
+    database that cannot be opened or is locked is an operational failure (exit 1)."""
+    if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
+        return InputError(path, "--state", "a govops state store (a SQLite database)", str(exc))
+    return StateError(f"state store {path}: {exc}")
 
 
 def _first_line(exc: BaseException) -> str:

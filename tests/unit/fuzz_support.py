@@ -23,7 +23,7 @@ from govops.cli import main
 # further, with fresh random examples each time.
 _DEEPER = int(os.environ.get("GOVOPS_FUZZ_EXAMPLES", "0"))
 FUZZ = settings(
-    max_examples=_DEEPER or 60,
+    max_examples=_DEEPER or 100,
     deadline=timedelta(seconds=5),
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
     derandomize=not _DEEPER,
@@ -32,7 +32,7 @@ FUZZ = settings(
 # Our errors: `FILE:LINE: key: expected …` (file may be "(command line)", a line may be absent
 # for a file that is not there at all); click's own: `Error: Invalid value for '--x': …`.
 OUR_ERROR = re.compile(
-    r"^(?:error: )?(?P<file>\S.*?)(?::(?P<line>\d+))?: (?P<key>[^\n]+?): expected ", re.M
+    r"^(?:error: )?(?P<file>.*?)(?::(?P<line>\d+))?: (?P<key>[^\n]+?): expected ", re.M
 )
 CLICK_ERROR = re.compile(
     r"^Error: (Invalid value for|No such option|Missing argument|Missing option|Got unexpected"
