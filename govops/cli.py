@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 import time
@@ -15,8 +16,33 @@ from govops.clikit import env_option, err, handle_errors, open_estate, out
 from govops.paths import repo_root
 from govops.registry import catalog, estate_path, load_estate, provinces
 
+# Subcommand groups that live with their own packages, imported only when named: `govops
+# cutover …` need not import Pulumi, paramiko or Ansible (≈0.3 s a command, which the
+# runbook's crash tests and every operator pay). Click's documented lazy-group pattern.
+LAZY_COMMANDS = {
+    "converge": "govops.ansible.cli:converge_cmd",
+    "cutover": "govops.runbook.cli:cutover_group",
+    "estate": "govops.estate.cli:estate_group",
+    "lab": "govops.lab.cli:lab_group",
+    "monitoring": "exporters.cli:monitoring_group",
+    "plan": "govops.pulumi.cli:plan_cmd",
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *LAZY_COMMANDS])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in LAZY_COMMANDS:
+            module, _, attr = LAZY_COMMANDS[cmd_name].partition(":")
+            command = getattr(importlib.import_module(module), attr)
+            assert isinstance(command, click.Command)
+            return command
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="govops")
 def main() -> None:
     """govops: provision, configure, monitor and cut over the 34 provinces' shared systems."""
@@ -184,31 +210,6 @@ def render_cmd(env: str, check: bool, from_pulumi: tuple[Path, ...]) -> None:
         f"rendered {len(files)} files for {env}: {len(result.added)} new, "
         f"{len(result.changed)} changed, {len(result.stale)} removed ({took:.2f} s)"
     )
-
-
-def _register_optional_groups() -> None:
-    """Subcommand groups that live with their own packages."""
-    from govops.runbook.cli import cutover_group
-
-    main.add_command(cutover_group, "cutover")
-    from govops.lab.cli import lab_group
-
-    main.add_command(lab_group, "lab")
-    from govops.ansible.cli import converge_cmd
-
-    main.add_command(converge_cmd, "converge")
-    from govops.pulumi.cli import plan_cmd
-
-    main.add_command(plan_cmd, "plan")
-    from govops.estate.cli import estate_group
-
-    main.add_command(estate_group, "estate")
-    from exporters.cli import monitoring_group
-
-    main.add_command(monitoring_group, "monitoring")
-
-
-_register_optional_groups()
 
 
 if __name__ == "__main__":
