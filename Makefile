@@ -64,6 +64,7 @@ bench: system-deps venv ## Benchmarks; figures are printed and reported in issue
 	$(BIN)/python bench/render.py
 	$(BIN)/python bench/plan.py
 	$(BIN)/python bench/runbook.py
+	$(BIN)/python bench/lint.py
 	$(BIN)/python bench/prober.py
 	$(BIN)/python bench/lab.py
 	$(BIN)/python bench/converge.py

@@ -60,29 +60,6 @@ class Limits:
 LIMITS = Limits()
 ANSIBLE = Limits(local_tags=True)
 
-# libyaml's parser when present: ~7 times faster than PyYAML's own on a large runbook.
-_BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-class _Loader(_BaseLoader):  # type: ignore[misc]
-    """Plain scalars' tags (str, int, bool, …) remembered by value: a runbook repeats the same
-    keys and words thousands of times, and resolving is a handful of regexes each time."""
-
-    _tags: ClassVar[dict[str, str]] = {}
-
-    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
-        if kind is yaml.ScalarNode and implicit[0]:
-            tag = self._tags.get(value)
-            if tag is None:
-                tag = super().resolve(kind, value, implicit)
-                if len(self._tags) < 100_000 and len(value) < 200:
-                    self._tags[value] = tag
-            return tag
-        return super().resolve(kind, value, implicit)
-
-
-_SCALARS = yaml.constructor.SafeConstructor()
-
 _STR = "tag:yaml.org,2002:str"
 _NULL = "tag:yaml.org,2002:null"
 _BOOL = "tag:yaml.org,2002:bool"
@@ -92,6 +69,37 @@ _TIMESTAMP = "tag:yaml.org,2002:timestamp"
 _MAP = "tag:yaml.org,2002:map"
 _SEQ = "tag:yaml.org,2002:seq"
 _MERGE = "tag:yaml.org,2002:merge"
+# libyaml's parser when present: ~7 times faster than PyYAML's own on a large runbook.
+_BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_BaseLoader):  # type: ignore[misc]
+    """PyYAML's safe loader, with tag resolution made cheap: it runs for every node of the
+    file. Plain scalars' tags (str, int, bool, …) are remembered by value (a runbook repeats
+    the same keys and words thousands of times; resolving is a handful of regexes each
+    time); lists and mappings take the default tags without a call into the resolver; and
+    path resolvers (none are registered for safe loading) are not consulted."""
+
+    _tags: ClassVar[dict[str, str]] = {}
+    # Called for every node by the composer; path resolvers are empty: do nothing, in C.
+    descend_resolver: ClassVar[Any] = staticmethod({}.get)
+    ascend_resolver: ClassVar[Any] = staticmethod({}.clear)
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        if kind is yaml.ScalarNode:
+            if not implicit[0]:
+                return _STR  # quoted: a string
+            tag = self._tags.get(value)
+            if tag is None:
+                tag = super().resolve(kind, value, implicit)
+                if len(self._tags) < 100_000 and len(value) < 200:
+                    self._tags[value] = tag
+            return tag
+        return _SEQ if kind is yaml.SequenceNode else _MAP
+
+
+_SCALARS = yaml.constructor.SafeConstructor()
+
 _CONSTRUCT = {
     _BOOL: _SCALARS.construct_yaml_bool,
     _INT: _SCALARS.construct_yaml_int,

@@ -286,8 +286,8 @@ class _Linter:
                 self.warn((*prefix, "playbook"), f"{playbook} does not exist yet")
 
     def _templates(self, at: KeyPath, value: Any, allowed: Iterable[str]) -> None:
-        names = set(allowed)
-        for sub, text in strings_in(value):
+        names = allowed if isinstance(allowed, set | frozenset) else set(allowed)
+        for sub, text in strings_in(value, templates_only=True):
             key = (*at, *sub)
             try:
                 used = variables_of(text)

@@ -142,16 +142,36 @@ def render_value(value: Any, context: Mapping[str, Any]) -> Any:
 
 
 def strings_in(
-    value: Any, path: tuple[str | int, ...] = ()
+    value: Any, path: tuple[str | int, ...] = (), templates_only: bool = False
 ) -> list[tuple[tuple[str | int, ...], str]]:
-    """Every string inside `value` with its key path (for linting templates with line numbers)."""
-    if isinstance(value, str):
-        return [(path, value)]
+    """Every string inside `value` with its key path (for linting templates with line numbers);
+    `templates_only`: only those holding template syntax (the others read no variable)."""
     found: list[tuple[tuple[str | int, ...], str]] = []
-    if isinstance(value, dict):
-        for k, v in value.items():
-            found += strings_in(v, (*path, str(k)))
-    elif isinstance(value, list | tuple):
-        for i, v in enumerate(value):
-            found += strings_in(v, (*path, i))
+    _strings(value, path, found, templates_only)
     return found
+
+
+def _strings(
+    value: Any,
+    path: tuple[str | int, ...],
+    found: list[tuple[tuple[str | int, ...], str]],
+    templates_only: bool,
+) -> None:
+    # Called for every action of every step when linting: strings are checked in place, only
+    # containers recurse, and a path is made only for a string that is kept.
+    if isinstance(value, str):
+        if not templates_only or "{" in value:
+            found.append((path, value))
+        return
+    if isinstance(value, dict):
+        items: Any = value.items()
+    elif isinstance(value, list | tuple):
+        items = enumerate(value)
+    else:
+        return
+    for k, v in items:
+        if isinstance(v, str):
+            if not templates_only or "{" in v:
+                found.append(((*path, k if isinstance(k, int) else str(k)), v))
+        elif isinstance(v, dict | list | tuple):
+            _strings(v, (*path, k if isinstance(k, int) else str(k)), found, templates_only)
