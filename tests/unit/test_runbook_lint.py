@@ -225,3 +225,24 @@ def test_missing_playbooks_are_warnings(tmp_path: Path) -> None:
     result = lint(path, ROOT)
     assert result.ok and "playbooks/none.yml does not exist yet" in result.warnings[0]
     assert yaml.safe_load(path.read_text())["name"] == "test"
+
+
+def test_a_duplicate_key_is_refused_naming_both_lines(tmp_path: Path) -> None:
+    path = write_runbook(tmp_path / "rb.yml", runbook_doc([("one", [step("a")])]))
+    lines = path.read_text(encoding="utf-8").splitlines()
+    at = next(i for i, line in enumerate(lines) if line.strip().startswith("timeout:"))
+    lines.insert(at + 1, lines[at].replace("10s", "1h"))  # the later one used to win, silently
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert _lint(tmp_path, path.read_text(encoding="utf-8")) == [
+        f"{path}:{at + 2}: phases[0].steps[0].timeout: expected each key once in a mapping "
+        f"(first at line {at + 1}), got 'timeout'"
+    ]
+
+
+@pytest.mark.parametrize("value", [".nan", ".inf", "'nan'", "'inf'", "1.0e+999"])
+def test_no_nan_nor_infinity(tmp_path: Path, value: str) -> None:
+    gate = {"executor": "promql", "with": {"query": "up", "op": ">", "value": 1}}
+    text = yaml.safe_dump(runbook_doc([("one", [step("g", action=gate)])]), sort_keys=False)
+    errors = _lint(tmp_path, text.replace("value: 1", f"value: {value}"))
+    assert len(errors) == 1 and "phases[0].steps[0].action.with.value" in errors[0], errors
+    assert "finite number" in errors[0]
