@@ -99,8 +99,13 @@ def check(
         for name, by in view.names.items():
             callers.setdefault(name, by)
     for c in calls:
-        if c.kind != "group":
+        if c.kind not in ("group", "unresolved"):
             callers.setdefault(c.name, f"runbook {c.where}")
+    found += [
+        Disagreement(c.name, f"runbook {c.where}", c.missing_from)
+        for c in calls
+        if c.kind == "unresolved"
+    ]
     found += _names(estate, callers, inventory, plan, external, calls)
     found += _groups(calls, inventory)
     if plan is not None:

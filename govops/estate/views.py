@@ -265,6 +265,8 @@ class RunbookCall:
     kind: str  # "dns", "inventory" or "group"
     where: str  # runbook:step.role (province)
     port: int | None = None  # the URL's port, for a URL
+    # kind "unresolved": an operation the adapter does not implement; which adapter it is.
+    missing_from: str = ""
 
 
 def runbook_calls(
@@ -293,10 +295,47 @@ def runbook_calls(
                 for role in ("action", "verify", "rollback"):
                     action = getattr(step, role)
                     where = f"{rel}:{step.id}.{role} ({codename})"
+                    if action.executor == "operation":
+                        calls.extend(_operation_calls(estate, action.args, codename, mode, where))
+                        continue
                     calls.extend(
                         _calls_of(root, action.executor, action.args, context, mode, where)
                     )
     return calls
+
+
+def _operation_calls(
+    estate: Estate, args: dict[str, Any], province: str, mode: str, where: str
+) -> list[RunbookCall]:
+    """The host and port an operation step calls, as the estate's adapter resolves it; an
+    operation the adapter lacks is one call of kind `unresolved` (per step, not province)."""
+    from govops.adapters import ResolveError
+    from govops.adapters.estate import estate_adapter, request_for
+
+    kind = "systems" if args.get("system") else "counterparts"
+    target = str(args.get("system") or args.get("counterpart"))
+    operation = str(args.get("operation"))
+    inputs = dict(args.get("inputs") or {})
+    adapter = estate_adapter(estate, kind, target)
+    if operation not in adapter.operations:
+        step = where.rsplit(" (", 1)[0]
+        return [
+            RunbookCall(
+                f"operation {target}.{operation}",
+                "unresolved",
+                step,
+                missing_from=f"the {kind[:-1]}'s adapter ({adapter.vendor}: {adapter.interface})",
+            )
+        ]
+    try:
+        request = request_for(estate, kind, target, operation, inputs, province)
+    except ResolveError as exc:
+        raise InputError(
+            where.split(":", 1)[0], where, "an operation step the adapter can resolve", got=str(exc)
+        ) from None
+    parts = urlsplit(request.url)
+    port = parts.port or (HTTPS if parts.scheme == "https" else 80)
+    return [RunbookCall(parts.hostname or request.url, mode, where, port)]
 
 
 def _calls_of(

@@ -90,10 +90,14 @@ Artifact = Annotated[
 
 class SystemEntry(_Model):
     artifact: Artifact
+    # The vendor's adapter file (operations → requests), relative to this estate file;
+    # none: the lab stand-ins' (govops/adapters).
+    adapter: str | None = Field(default=None, min_length=1)
 
 
 class CounterpartEntry(_Model):
     url: str = Field(pattern=r"^https://[a-z0-9.-]+(:[0-9]+)?(/.*)?$")
+    adapter: str | None = Field(default=None, min_length=1)  # as SystemEntry.adapter
 
 
 class SizingOverride(_Model):

@@ -150,18 +150,40 @@ def test_a_dns_name_changed(tmp_path: Path) -> None:
 def test_a_runbook_url_pointing_nowhere(
     tmp_path: Path, env: str, runbook: str, expected: str
 ) -> None:
+    # Runbooks call operations; the URL is the adapter's: a vendor adapter whose base names
+    # a host nobody builds.
     root = _copy(tmp_path, env)
-    path = root / "runbooks" / runbook
-    text = path.read_text(encoding="utf-8")
-    broken = text.replace(
-        'procedures: "https://{{ label }}-procedures',
-        'procedures: "https://{{ label }}-procedure',
-        1,
-    )
-    assert broken != text
-    path.write_text(broken, encoding="utf-8")
+    _vendor_adapter(root, env, base="https://{{ label }}-procedure{{ dot_domain }}")
     lines = _lines(_check(root, env))
     assert any(ln.startswith(expected) for ln in lines), lines
+
+
+def _vendor_adapter(root: Path, env: str, base: str | None = None, drop: str = "") -> None:
+    """The stand-in's procedures adapter as a vendor's, referenced from the estate."""
+    from govops.adapters import standin_adapter_path
+
+    data = yaml.safe_load(standin_adapter_path("systems", "procedures").read_text("utf-8"))
+    data["vendor"] = "a vendor"
+    if base:
+        data["base"] = base
+    data["operations"].pop(drop, None)
+    folder = root / "inventories" / env
+    (folder / "procedures-adapter.yml").write_text(yaml.safe_dump(data), encoding="utf-8")
+    _edit_yaml(
+        folder / "estate.yml",
+        lambda d: d["systems"]["procedures"].update(adapter="procedures-adapter.yml"),
+    )
+
+
+def test_an_operation_the_adapter_does_not_implement(tmp_path: Path) -> None:
+    root = _copy(tmp_path, "lab")
+    _vendor_adapter(root, "lab", drop="sync_status")
+    lines = _lines(_check(root, "lab"))
+    assert lines == [
+        "operation procedures.sync_status: expected by runbook "
+        "runbooks/rehearsal.yml:dossier_sync.verify; missing from the system's adapter "
+        "(a vendor: systems.procedures)"
+    ]
 
 
 def test_a_playbook_group_the_inventory_lacks(tmp_path: Path) -> None:

@@ -81,7 +81,7 @@ def test_dry_run_prints_the_six_clears_per_province() -> None:
     for clear in ("people:", "work:", "responsibility:", "product:", "authority:"):
         assert clear in out
     assert "× 168 communes" in out and "× 40 communes" in out
-    assert "PUT https://napd.national.gov.example/api/admin-units/ho_chi_minh" in out
+    assert "operation napd.declare_admin_units province=ho_chi_minh province_name=" in out
     plan = json.loads(
         cutover(
             "run",

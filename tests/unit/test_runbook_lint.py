@@ -66,7 +66,8 @@ def test_national_runbook_proves_the_dispatch_checks() -> None:
         "hypercare",
     ]
     executors = {a.executor for _, s in runbook.steps() for a in (s.action, s.verify)}
-    assert {"http", "ansible", "promql", "manual"} <= executors
+    # Systems and counterparts are called by operation (through adapters), never by URL.
+    assert {"operation", "ansible", "promql", "manual"} <= executors and "http" not in executors
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,7 @@ from govops.runbook.executors.http import HttpExecutor
 from govops.runbook.executors.local import LocalExecutor
 from govops.runbook.executors.manual import ManualExecutor
 from govops.runbook.executors.noop import NoopExecutor
+from govops.runbook.executors.operation import OperationExecutor
 from govops.runbook.executors.promql import PromqlExecutor
 
 EXECUTORS: dict[str, type[Executor]] = {
@@ -28,6 +29,7 @@ EXECUTORS: dict[str, type[Executor]] = {
         AnsibleExecutor,
         FabricExecutor,
         HttpExecutor,
+        OperationExecutor,
         PromqlExecutor,
         ManualExecutor,
         LocalExecutor,
