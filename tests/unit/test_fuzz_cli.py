@@ -135,6 +135,10 @@ def no_serving(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(prober_main, "run", lambda *a, **k: None)
 
 
+# Options that write a file: only ever paths inside the test's folder.
+WRITES = {"-o", "--output", "--out"}
+
+
 def _options(draw: st.DrawFn, names: list[str], values: dict[str, Any]) -> list[str]:
     args: list[str] = []
     for name in draw(st.lists(st.sampled_from(names), max_size=4)):
@@ -142,7 +146,10 @@ def _options(draw: st.DrawFn, names: list[str], values: dict[str, Any]) -> list[
             args.append(name.removeprefix("flag:"))
             continue
         choices = values.get(name)
-        value = draw(st.sampled_from(choices) | WORDS) if choices else draw(WORDS)
+        if name in WRITES:
+            value = draw(st.sampled_from(choices))
+        else:
+            value = draw(st.sampled_from(choices) | WORDS) if choices else draw(WORDS)
         args += [name, value]
     return args
 
@@ -171,7 +178,12 @@ def cutover_lines(draw: st.DrawFn, world: dict[str, Any]) -> list[str]:
             draw(st.sampled_from(world["states"])),
         ]
     run = draw(st.sampled_from([world["run"]]) | WORDS)
-    values = {"--format": ["text", "json", "html"], "-o": world["outputs"], **states}
+    values = {
+        "--format": ["text", "json", "html"],
+        "-o": world["outputs"],
+        "--output": world["outputs"],
+        **states,
+    }
     options = _options(draw, ["--format", "-o", "--output"], values)
     return ["cutover", "report", run, *options, "--state", draw(st.sampled_from(world["states"]))]
 
@@ -196,7 +208,9 @@ def monitoring_lines(draw: st.DrawFn, world: dict[str, Any]) -> list[str]:
 
 
 def _judge(args: list[str], world: dict[str, Any]) -> None:
+    before = sorted(Path.cwd().iterdir())
     result = invoke(args)
+    assert sorted(Path.cwd().iterdir()) == before, f"{args} wrote in {Path.cwd()}"
     # A PostgreSQL that does not answer is an outage (exit 1), not bad input.
     unreachable = any(a.startswith("postgresql://") for a in args)
     assert_clean(result, allowed=(0, 1, 2) if unreachable else (0, 2))
