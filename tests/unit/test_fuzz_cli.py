@@ -305,3 +305,27 @@ def test_overflowing_deadlines_and_times_exit_2(tmp_path: Path) -> None:
     (tmp_path / "nan.yml").write_text(text)
     result = invoke(["cutover", "lint", str(tmp_path / "nan.yml")])
     assert result.exit_code == 2 and "timeout: expected a finite number" in result.output
+
+
+def test_a_missing_postgresql_store_is_reported_not_created(postgres: Any) -> None:
+    """The same on PostgreSQL: a database that does not exist is exit 2 naming it, and the
+    exporter's reason is `missing`; a store read by them is opened read-only."""
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from exporters.cutover_exporter.collector import CutoverCollector
+    from exporters.cutover_exporter.source import RunbookStoreSource
+    from govops.runbook.state import AuditEntry, StateError, open_store
+
+    missing = postgres.dsn("no_such_store")
+    result = invoke(["cutover", "status", "--state", missing])
+    assert result.exit_code == 2 and "--state: expected an existing state store" in result.output
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(CutoverCollector(RunbookStoreSource(missing)))
+    metrics = generate_latest(registry).decode()
+    assert 'govops_cutover_down_info{reason="missing"} 1.0' in metrics
+    assert "govops_cutover_up 0.0" in metrics
+    existing = postgres.create_database("read_only_store")
+    open_store(existing).close()  # made by an engine
+    with open_store(existing, read_only=True) as store, pytest.raises(StateError) as refused:
+        store.request_abort("x", AuditEntry("x", 0.0, "tester", "run.abort"))
+    assert "read-only transaction" in str(refused.value)
