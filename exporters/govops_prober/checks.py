@@ -1,23 +1,26 @@
 """The synthetic transactions, each named by what a citizen or an official does.
 
 Each check is one transaction through a province's front door (the same nginx citizens and
-officials use), following the HTTP contract of docs/standins-contract.md. A check returns a
-short note on success and raises ProbeFailure with a one-line reason otherwise; the caller
-times it and bounds it. What a check creates is marked synthetic (procedure code, applicant,
-subject) so that the systems' owners can filter it out of their statistics.
+officials use), made of operations (govops/registry/data/operations.yml) that the estate's
+adapters turn into requests (config.operations; the lab stand-ins' adapter follows
+docs/standins-contract.md). A check returns a short note on success and raises ProbeFailure
+with a one-line reason otherwise; the caller times it and bounds it. What a check creates is
+marked synthetic (procedure code, applicant, subject) so that the systems' owners can filter
+it out of their statistics, and the dossiers it submits are withdrawn at once (`withdraw`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-import urllib.parse
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from .client import ProbeFailure, Reply, Session, origin_of
 from .config import SYSTEMS, ProberConfig, ProvinceTarget
 from .ledger import Ledger
+from .operations import Operation
 
 SYNTHETIC_APPLICANT = {"name": "govops synthetic probe", "synthetic": True}
 PROBE_SUBJECT = "govops synthetic probe (monitoring; please ignore)"
@@ -54,11 +57,37 @@ class Context:
     def url(self, system: str, path: str) -> str:
         return self.target.systems[system] + path
 
-    def counterpart(self, name: str, path: str) -> str:
+    def base(self, kind: str, name: str) -> str:
+        if kind == "systems":
+            return self.target.systems[name]
         base = self.config.counterparts.get(name)
         if base is None:
             raise ProbeFailure(f"counterpart {name} is not configured for the prober")
-        return base + path
+        return base
+
+    def operation(self, kind: str, name: str, operation: str) -> Operation:
+        found = self.config.operations.get(f"{kind}.{name}", {}).get(operation)
+        if found is None:
+            raise ProbeFailure(f"{name}.{operation}: not implemented by the estate's adapter")
+        return found
+
+    def resolve(
+        self, kind: str, name: str, operation: str, /, **inputs: Any
+    ) -> tuple[str, str, Any]:
+        """Method, URL and body of an operation through the adapter."""
+        return self.operation(kind, name, operation).request(self.base(kind, name), inputs)
+
+    async def send(self, kind: str, name: str, operation: str, /, **inputs: Any) -> Reply:
+        method, url, body = self.resolve(kind, name, operation, **inputs)
+        return await self.session.request(method, url, json_body=body)
+
+    async def call(
+        self, kind: str, name: str, operation: str, doing: str, /, **inputs: Any
+    ) -> dict[str, Any]:
+        """The operation's result fields, or ProbeFailure naming what was being done."""
+        op = self.operation(kind, name, operation)
+        reply = await self.send(kind, name, operation, **inputs)
+        return op.result_of(_expect(reply, op.expect_status, doing))
 
 
 CheckFn = Callable[[Context], Awaitable[str]]
@@ -72,7 +101,7 @@ class Check:
     what: str  # the transaction, as the person doing it would say it
 
 
-def _expect(reply: Reply, statuses: tuple[int, ...], doing: str) -> dict[str, object]:
+def _expect(reply: Reply, statuses: tuple[int, ...], doing: str) -> dict[str, Any]:
     if reply.status not in statuses:
         data = reply.json()
         error = data.get("error") if isinstance(data, dict) else None
@@ -87,7 +116,7 @@ def _expect(reply: Reply, statuses: tuple[int, ...], doing: str) -> dict[str, ob
 
 async def sso_login(ctx: Context) -> str:
     """A citizen signs in on the national portal and lands in the provincial procedures system."""
-    start = ctx.url("procedures", "/sso/login?login_hint=govops-prober")
+    _, start, _ = ctx.resolve("systems", "procedures", "sso_login", login_hint="govops-prober")
     reply, hops = await ctx.session.follow(start)
     body = _expect(reply, (200,), f"sign-in via {len(hops) - 1} redirect(s)")
     if body.get("authenticated") is not True:
@@ -108,22 +137,29 @@ async def dossier_submit(ctx: Context) -> str:
     for commune in batch:  # taken now, so that a concurrent scrape takes the next ones
         ledger.attempted[commune] = now
     failures: dict[str, str] = {}
-    url = ctx.url("procedures", "/api/dossiers")
 
     async def submit(commune: str) -> None:
         try:
-            reply = await ctx.session.request(
-                "POST",
-                url,
-                json_body={
-                    "commune_code": commune,
-                    "procedure_code": cfg.procedure_code,
-                    "applicant": SYNTHETIC_APPLICANT,
-                },
+            body = await ctx.call(
+                "systems",
+                "procedures",
+                "submit_dossier",
+                f"commune {commune}",
+                commune_code=commune,
+                procedure_code=cfg.procedure_code,
+                applicant=SYNTHETIC_APPLICANT,
             )
-            body = _expect(reply, (201,), f"commune {commune}")
             if not body.get("id"):
                 raise ProbeFailure(f"commune {commune}: no dossier id in the receipt")
+            # The synthetic dossier has proven the commune; it leaves no trace.
+            await ctx.call(
+                "systems",
+                "procedures",
+                "withdraw",
+                f"commune {commune}: withdraw synthetic dossier {body['id']}",
+                kind="dossier",
+                id=str(body["id"]),
+            )
             ok = True
         except ProbeFailure as exc:
             failures[commune] = str(exc)
@@ -149,18 +185,19 @@ async def dossier_submit(ctx: Context) -> str:
 
 async def dossier_sync(ctx: Context) -> str:
     """The province's dossier records reach the national portal (lag measured, errors seen)."""
-    reply = await ctx.session.request("GET", ctx.url("procedures", "/api/sync/status"))
-    status = _expect(reply, (200,), "sync status")
+    status = await ctx.call("systems", "procedures", "sync_status", "sync status")
     lag = status.get("lag_seconds")
     if isinstance(lag, int | float) and not isinstance(lag, bool):
         ctx.findings.sync_lag_seconds = float(lag)
     else:
         raise ProbeFailure("sync status without lag_seconds")
-    p = urllib.parse.quote(ctx.target.codename)
-    summary = await ctx.session.request(
-        "GET", ctx.counterpart("portal", f"/api/provinces/{p}/dossier-records/summary")
+    national = await ctx.call(
+        "counterparts",
+        "portal",
+        "dossier_records_summary",
+        "national portal's record summary",
+        province=ctx.target.codename,
     )
-    national = _expect(summary, (200,), "national portal's record summary")
     if status.get("last_error"):
         raise ProbeFailure(f"last sync to the national portal failed: {status['last_error']}")
     return f"{status.get('pending')} pending, lag {lag}s; portal holds {national.get('count')}"
@@ -173,35 +210,48 @@ async def payment(ctx: Context) -> str:
     must say so, or as a zero-value authorisation, reversed at once."""
     zero = ctx.config.payment_mode == "zero_authorization"
     request = {"amount": 0, "mode": "authorize"} if zero else {"amount": 1000, "mode": "test"}
-    reply = await ctx.session.request(
-        "POST", ctx.url("procedures", "/api/payments/test"), json_body=request
+    paid = await ctx.call(
+        "systems",
+        "procedures",
+        "test_payment",
+        "zero-value authorisation" if zero else "test-mode payment",
+        **request,
     )
-    paid = _expect(reply, (201,), "zero-value authorisation" if zero else "test-mode payment")
     tx = paid.get("transaction_id")
     if not isinstance(tx, str) or paid.get("status") != ("authorized" if zero else "paid"):
         raise ProbeFailure(f"payment not confirmed: status {paid.get('status')!r}")
     if not zero and paid.get("test_mode") is not True:
         raise ProbeFailure(f"transaction {tx} was not made in the platform's test mode")
-    quoted = urllib.parse.quote(tx)
-    record = await ctx.session.request("GET", ctx.counterpart("payment", f"/api/payments/{quoted}"))
-    _expect(record, (200,), "the payment platform's record of the transaction")
-    reversed_ = await ctx.session.request(
-        "POST", ctx.counterpart("payment", f"/api/payments/{quoted}/reverse"), json_body={}
+    await ctx.call(
+        "counterparts",
+        "payment",
+        "payment",
+        "the payment platform's record of the transaction",
+        transaction_id=tx,
     )
-    if _expect(reversed_, (200,), "reverse the synthetic transaction").get("status") != "reversed":
+    reversed_ = await ctx.call(
+        "counterparts",
+        "payment",
+        "reverse_payment",
+        "reverse the synthetic transaction",
+        transaction_id=tx,
+    )
+    if reversed_.get("status") != "reversed":
         raise ProbeFailure(f"transaction {tx} not reversed")
     return f"{'authorised' if zero else 'paid in test mode'} and reversed, transaction {tx}"
 
 
 async def notification_roundtrip(ctx: Context) -> str:
     """The national portal sends a notification file; the province receives and processes it."""
-    p = urllib.parse.quote(ctx.target.codename)
-    reply = await ctx.session.request(
-        "POST",
-        ctx.counterpart("portal", f"/api/provinces/{p}/notifications"),
-        json_body={"subject": PROBE_SUBJECT, "content": "synthetic"},
+    note = await ctx.call(
+        "counterparts",
+        "portal",
+        "send_notification",
+        "portal notification",
+        province=ctx.target.codename,
+        subject=PROBE_SUBJECT,
+        content="synthetic",
     )
-    note = _expect(reply, (201,), "portal notification")
     if note.get("status") != "acknowledged":
         raise ProbeFailure(
             f"notification {note.get('status')}: {note.get('last_error') or 'not acknowledged'}"
@@ -215,27 +265,19 @@ async def notification_roundtrip(ctx: Context) -> str:
 async def axis_roundtrip(ctx: Context) -> str:
     """An agency sends an official document through the Axis; the recipient agency receives it."""
     t = ctx.target
-    sent = _expect(
-        await ctx.session.request(
-            "POST",
-            ctx.url("documents", "/api/documents"),
-            json_body={
-                "from_agency": t.agency_from,
-                "to_agency_code": t.agency_to,
-                "subject": PROBE_SUBJECT,
-                "body": f"probe {ctx.now():.0f}",
-            },
-        ),
-        (201,),
+    sent = await ctx.call(
+        "systems",
+        "documents",
+        "send_document",
         f"send {t.agency_from} → {t.agency_to}",
+        from_agency=t.agency_from,
+        to_agency_code=t.agency_to,
+        subject=PROBE_SUBJECT,
+        body=f"probe {ctx.now():.0f}",
     )
     message_id = sent.get("axis_message_id")
-    inbox = _expect(
-        await ctx.session.request(
-            "GET", ctx.url("documents", f"/api/inbox?agency={urllib.parse.quote(t.agency_to)}")
-        ),
-        (200,),
-        f"inbox of {t.agency_to}",
+    inbox = await ctx.call(
+        "systems", "documents", "inbox", f"inbox of {t.agency_to}", agency=t.agency_to
     )
     messages = inbox.get("messages")
     if not isinstance(messages, list) or not any(
@@ -250,8 +292,7 @@ async def axis_roundtrip(ctx: Context) -> str:
 
 async def gateway_relay(ctx: Context) -> str:
     """A provincial system calls the national data exchange platform through the LGSP."""
-    reply = await ctx.session.request("GET", ctx.url("lgsp", "/gw/ndxp/api/ping"))
-    body = _expect(reply, (200,), "LGSP relay to NDXP")
+    body = await ctx.call("systems", "lgsp", "relay_ndxp", "LGSP relay to NDXP")
     if body.get("pong") is not True:
         raise ProbeFailure("the NDXP answer through the LGSP is not a pong")
     return "relayed to NDXP"
@@ -260,12 +301,14 @@ async def gateway_relay(ctx: Context) -> str:
 async def report_submit(ctx: Context) -> str:
     """The province submits a report; it is forwarded to the national reporting system."""
     period = time.strftime("%Y-%m", time.gmtime(ctx.now()))
-    reply = await ctx.session.request(
-        "POST",
-        ctx.url("reporting", "/api/reports"),
-        json_body={"period": period, "indicators": {"govops_synthetic_probe": 1}},
+    report = await ctx.call(
+        "systems",
+        "reporting",
+        "submit_report",
+        "report submission",
+        period=period,
+        indicators={"govops_synthetic_probe": 1},
     )
-    report = _expect(reply, (201,), "report submission")
     if report.get("status") != "forwarded":
         raise ProbeFailure(f"report {report.get('status')!r}, not forwarded to national reporting")
     return f"report {report.get('id')} forwarded"
@@ -275,34 +318,30 @@ async def meeting_join(ctx: Context) -> str:
     """A commune joins the province's online meeting as a bridge (communes take turns)."""
     state, t = ctx.state, ctx.target
     if state.meeting_id is not None:
-        found = await ctx.session.request(
-            "GET", ctx.url("meetings", f"/api/meetings/{urllib.parse.quote(state.meeting_id)}")
-        )
+        found = await ctx.send("systems", "meetings", "get_meeting", meeting_id=state.meeting_id)
         if found.status != 200:
             state.meeting_id = None  # gone (restored database): schedule a new one
     if state.meeting_id is None:
-        created = _expect(
-            await ctx.session.request(
-                "POST",
-                ctx.url("meetings", "/api/meetings"),
-                json_body={"title": PROBE_SUBJECT, "scope": "province"},
-            ),
-            (201,),
+        created = await ctx.call(
+            "systems",
+            "meetings",
+            "schedule_meeting",
             "schedule the probe meeting",
+            title=PROBE_SUBJECT,
+            scope="province",
         )
         if not isinstance(created.get("id"), str):
             raise ProbeFailure("meeting scheduled without an id")
         state.meeting_id = str(created["id"])
     commune = t.communes[state.next_bridge % len(t.communes)]
     state.next_bridge += 1
-    joined = _expect(
-        await ctx.session.request(
-            "POST",
-            ctx.url("meetings", f"/api/meetings/{urllib.parse.quote(state.meeting_id)}/join"),
-            json_body={"commune_code": commune},
-        ),
-        (200, 201),
+    joined = await ctx.call(
+        "systems",
+        "meetings",
+        "join_meeting",
         f"commune {commune} joins",
+        meeting_id=state.meeting_id,
+        commune_code=commune,
     )
     if not joined.get("bridge"):
         raise ProbeFailure(f"commune {commune} joined without a bridge")

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .client import ProbeFailure, origin_of
+from .operations import Operation, parse_operations
 
 SYSTEMS = ("procedures", "documents", "lgsp", "reporting", "meetings")
 PAYMENT_MODES = ("test_mode", "zero_authorization", "off")
@@ -63,6 +64,8 @@ class ProberConfig:
     # Checks that create records (dossiers, documents, reports, meetings, payments): off where
     # an environment's owners do not want synthetic records at all.
     write_checks: bool = True
+    # The estate's adapters (interface → operation → request); checks call operations.
+    operations: dict[str, dict[str, Operation]] = field(default_factory=dict)
 
     def origins(self) -> frozenset[str]:
         """Every origin the prober may contact: the estate's fronts and counterparts."""
@@ -176,6 +179,8 @@ def parse_config(data: Any, source: str = "<config>") -> ProberConfig:
         if not isinstance(data["write_checks"], bool):
             raise fail("write_checks", "true or false", data["write_checks"])
         options["write_checks"] = data["write_checks"]
+    if "operations" in data:
+        options["operations"] = parse_operations(data["operations"], fail)
     config = ProberConfig(
         environment=env,
         provinces=provinces,

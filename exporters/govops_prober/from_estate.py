@@ -13,13 +13,38 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
+from govops.adapters.estate import estate_adapter, front_url
 from govops.errors import InputError, InputErrors
 from govops.registry import catalog, provinces
-from govops.registry.estate import Estate, dns_label
+from govops.registry.estate import Estate
 from govops.render.common import agencies
 from govops.yamlio import KeyPath, key_str, line_of, load_yaml
 
 from .config import ConfigError, ProberConfig, ProvinceTarget, parse_config
+from .operations import Operation
+
+
+def adapter_operations(estate: Estate) -> dict[str, dict[str, Operation]]:
+    """Each system's and counterpart's adapter (the estate's, else the lab stand-ins'), as
+    the prober's host reads it (it has no govops to resolve them itself)."""
+    out: dict[str, dict[str, Operation]] = {}
+    for kind, names in (("systems", estate.systems), ("counterparts", estate.counterparts)):
+        for name in names:
+            adapter = estate_adapter(estate, kind, name)
+            out[f"{kind}.{name}"] = {
+                op_name: Operation(
+                    method=op.method,
+                    path=op.path,
+                    query=dict(op.query),
+                    body=op.body,
+                    expect_status=(op.expect_status,)
+                    if isinstance(op.expect_status, int)
+                    else tuple(op.expect_status),
+                    result=dict(op.result),
+                )
+                for op_name, op in adapter.operations.items()
+            }
+    return out
 
 
 def config_from_estate(
@@ -44,9 +69,9 @@ def config_from_estate(
     for codename, pe in estate.provinces.items():
         # The system's service name, as citizens use it: `<province>-<system>` (nginx_tls
         # answers to it on every replica, and the lab PKI puts it in the certificates).
+        # A vendor's adapter may name its own base (govops.adapters.estate.front_url).
         systems = {
-            sid: f"https://{estate.fqdn(f'{dns_label(codename)}-{sid}')}"
-            for sid in estate.catalog.systems
+            sid: front_url(estate, "systems", sid, codename) for sid in estate.catalog.systems
         }
         systems.update(system_urls.get(codename) or {})
         codes = agencies(pe.province)
@@ -60,6 +85,7 @@ def config_from_estate(
             zone=pe.zone,
         )
     counterparts = {cid: entry.url for cid, entry in estate.counterparts.items()}
+    operations = adapter_operations(estate)
     counterparts.update(overrides.get("counterparts") or {})
     config = ProberConfig(
         environment=estate.environment,
@@ -67,6 +93,7 @@ def config_from_estate(
         counterparts=counterparts,
         readiness_paths={s: spec.health.readiness for s, spec in estate.catalog.systems.items()},
         ca_file=ca_file,
+        operations=operations,
         # The estate decides what the prober may write and how it pays (`prober:`).
         **(
             {"payment_mode": estate.prober.payment, "write_checks": estate.prober.write_checks}

@@ -22,8 +22,12 @@ import pytest
 from exporters.govops_prober.checks import MODULES
 from exporters.govops_prober.client import ProbeFailure, Session
 from exporters.govops_prober.config import SYSTEMS, ProberConfig, ProvinceTarget
+from exporters.govops_prober.from_estate import adapter_operations
 from exporters.govops_prober.prober import Prober
 from exporters.govops_prober.server import Exporter, serve
+from govops.registry import load_estate
+
+from .conftest import ROOT
 
 
 class RawServer:
@@ -81,6 +85,8 @@ def config_for(url: str, **options: float) -> ProberConfig:
         provinces={"hue": target},
         counterparts=counterparts,
         commune_period_seconds=60.0,
+        # The lab's adapters: the checks' operations resolve as in the lab.
+        operations=adapter_operations(load_estate(ROOT / "inventories/lab/estate.yml")),
         **options,  # type: ignore[arg-type]
     )
 

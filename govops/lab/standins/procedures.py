@@ -54,6 +54,7 @@ class Procedures(Service):
         r.add("POST", "/api/dossiers", self.submit)
         r.add("GET", "/api/dossiers/coverage", self.coverage)
         r.add("GET", "/api/dossiers/{id}", self.dossier)
+        r.add("DELETE", "/api/dossiers/{id}", self.withdraw)
         r.add("POST", "/api/sync", lambda req: (200, self.sync()))
         r.add("GET", "/api/sync/status", lambda req: (200, self.sync_status()))
         r.add("GET", "/sso/login", self.sso_login)
@@ -134,6 +135,21 @@ class Procedures(Service):
         if row is None:
             raise HTTPError(404, "not_found", "no such dossier")
         return 200, {**row, "applicant": json.loads(row["applicant"])}
+
+    def withdraw(self, req: Request) -> tuple[int, Any]:
+        """Withdraw a synthetic dossier (its applicant says `synthetic: true`); a real one is
+        refused, whoever asks: monitoring must never be able to erase a citizen's dossier."""
+        dossier_id = req.params["id"]
+        with self.db.tx() as tx:
+            row = tx.one("SELECT applicant FROM dossiers WHERE id = %s", (dossier_id,))
+            if row is None:
+                raise HTTPError(404, "not_found", "no such dossier")
+            applicant = json.loads(row["applicant"])
+            if not (isinstance(applicant, dict) and applicant.get("synthetic") is True):
+                raise HTTPError(409, "not_synthetic", f"{dossier_id} is not a synthetic dossier")
+            tx.run("DELETE FROM dossiers WHERE id = %s", (dossier_id,))
+        self.log("dossier_withdrawn", dossier=dossier_id)
+        return 200, {"withdrawn": True, "id": dossier_id}
 
     def coverage(self, req: Request) -> tuple[int, Any]:
         with self.db.tx() as tx:
