@@ -47,6 +47,23 @@ def adapter_operations(estate: Estate) -> dict[str, dict[str, Operation]]:
     return out
 
 
+def _payment_supported(estate: Estate) -> None:
+    """The estate's payment mode must be one the procedures vendor declares it supports
+    (`payment_modes` of its test_payment): never fall back to a real charge."""
+    mode = estate.prober.payment
+    if mode == "off":
+        return
+    op = estate_adapter(estate, "systems", "procedures").operations.get("test_payment")
+    supported = (op.payment_modes or []) if op is not None else []
+    if mode not in supported:
+        raise InputError(
+            estate.path,
+            "prober.payment",
+            f"a mode the procedures adapter declares ({', '.join(supported) or 'none'}), or off",
+            got=mode,
+        )
+
+
 def config_from_estate(
     estate: Estate,
     *,
@@ -86,6 +103,7 @@ def config_from_estate(
         )
     counterparts = {cid: entry.url for cid, entry in estate.counterparts.items()}
     operations = adapter_operations(estate)
+    _payment_supported(estate)
     counterparts.update(overrides.get("counterparts") or {})
     config = ProberConfig(
         environment=estate.environment,
