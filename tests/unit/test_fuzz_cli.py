@@ -67,6 +67,9 @@ NASTY = [
     "poll_interval=99999999999d",
     "resolve=x",
     "inventory={{ nope }}",
+    "axis_recipient={{ 1/0 }}",  # the rehearsal's vars: a template failing, not parsing, unknown
+    "axis_recipient={{ nope",
+    "test_procedure={{ nope }}",
     "[/]",
     "[bold]x",
     ":100:",
