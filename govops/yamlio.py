@@ -71,6 +71,7 @@ _SEQ = "tag:yaml.org,2002:seq"
 _MERGE = "tag:yaml.org,2002:merge"
 # libyaml's parser when present: ~7 times faster than PyYAML's own on a large runbook.
 _BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_SCALAR = yaml.ScalarNode
 
 
 class _Loader(_BaseLoader):  # type: ignore[misc]
@@ -285,7 +286,7 @@ class _Builder:
 
     def value(self, node: yaml.Node) -> tuple[Any, int]:
         """The value of any node and how many nodes it expands to."""
-        if node.__class__ is yaml.ScalarNode:
+        if node.__class__ is _SCALAR:
             self.nodes += 1
             return (node.value if node.tag == _STR else self.scalar(node)), 1
         return self.collection(node)
@@ -315,17 +316,19 @@ class _Builder:
                 self.fail(node, "a plain YAML list", f"tag {node.tag}")
             result = self.built[key] = []
             append = result.append
+            plain = 0
             for i, item in enumerate(node.value):
-                if item.__class__ is yaml.ScalarNode and item.tag == _STR:
+                if item.__class__ is _SCALAR and item.tag == _STR:
                     append(item.value)
-                    size += 1
-                    self.nodes += 1
+                    plain += 1
                     continue
                 path.append(i)
                 value, n = self.value(item)
                 path.pop()
                 append(value)
                 size += n
+            size += plain
+            self.nodes += plain
         elif isinstance(node, yaml.MappingNode):
             if node.tag != _MAP and not self.local(node.tag):
                 self.fail(node, "a plain YAML mapping", f"tag {node.tag}")
@@ -339,10 +342,10 @@ class _Builder:
 
     def mapping(self, node: yaml.MappingNode, mapping: dict[Any, Any]) -> int:
         path = self.path
-        size = 0
+        size = plain = 0
         merges: list[yaml.Node] = []
         for key_node, value_node in node.value:
-            if key_node.__class__ is not yaml.ScalarNode:
+            if key_node.__class__ is not _SCALAR:
                 self.fail(key_node, "a plain key (a string or a number)", "a list or mapping")
             if key_node.tag == _STR:
                 key = key_node.value
@@ -359,17 +362,18 @@ class _Builder:
                     key,
                     last=key_node.value,
                 )
-            if value_node.__class__ is yaml.ScalarNode and value_node.tag == _STR:
+            if value_node.__class__ is _SCALAR and value_node.tag == _STR:
                 mapping[key] = value_node.value
                 size += 2
-                self.nodes += 2
+                plain += 1
                 continue
             path.append(key_node.value)
             value, n = self.value(value_node)
             path.pop()
             mapping[key] = value
-            size += n + 1
-            self.nodes += 1
+            size += 1
+            size += n
+        self.nodes += len(node.value) + plain  # keys, plain values (the others: as built)
         if merges:  # `<<: *defaults`: the mapping's own keys win
             path.append("<<")
             for value_node in merges:
