@@ -311,7 +311,15 @@ async def report_submit(ctx: Context) -> str:
     )
     if report.get("status") != "forwarded":
         raise ProbeFailure(f"report {report.get('status')!r}, not forwarded to national reporting")
-    return f"report {report.get('id')} forwarded"
+    await ctx.call(
+        "systems",
+        "reporting",
+        "withdraw",
+        f"withdraw synthetic report {report.get('id')}",
+        kind="report",
+        id=str(report.get("id")),
+    )
+    return f"report {report.get('id')} forwarded and withdrawn"
 
 
 async def meeting_join(ctx: Context) -> str:

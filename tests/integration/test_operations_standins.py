@@ -1,7 +1,7 @@
 """Operations through adapters against real stand-ins (issue 14, items 3 and 4): the lab
 rehearsal's operation steps pass through the `operation` executor with the estate naming
-adapters, and the prober withdraws every synthetic dossier it submits while a real dossier
-cannot be withdrawn."""
+adapters, and the prober withdraws every synthetic dossier and report it creates while real
+ones cannot be withdrawn."""
 
 from __future__ import annotations
 
@@ -52,6 +52,11 @@ def _dossiers(stores: Path) -> list[dict[str, Any]]:
     return [{"id": r["id"], "applicant": json.loads(r["applicant"])} for r in rows]
 
 
+def _ids(store: Path, table: str) -> list[str]:
+    with sqlite3.connect(store) as db:
+        return [r[0] for r in db.execute(f"SELECT id FROM {table}")]
+
+
 def _http(method: str, url: str, body: Any = None) -> tuple[int, Any]:
     data = None if body is None else json.dumps(body).encode()
     req = urllib.request.Request(
@@ -64,7 +69,7 @@ def _http(method: str, url: str, body: Any = None) -> tuple[int, Any]:
         return exc.code, json.loads(exc.read() or b"null")
 
 
-def test_a_prober_sweep_leaves_no_synthetic_dossier_and_a_real_one_stays(
+def test_a_prober_sweep_leaves_no_synthetic_record_and_real_ones_stay(
     standins: StandinEstate, stores: Path, tmp_path: Path
 ) -> None:
     procedures = standins.url(f"{PROVINCE}/procedures")
@@ -81,17 +86,29 @@ def test_a_prober_sweep_leaves_no_synthetic_dossier_and_a_real_one_stays(
         scrape_interval_seconds=60.0,
         state_dir=str(tmp_path / "state"),
     )
+    reporting = standins.url(f"{PROVINCE}/reporting")
+    status, real_report = _http(
+        "POST", f"{reporting}/api/reports", {"period": "2025-07", "indicators": {"received": 3}}
+    )
+    assert status == 201
     prober = Prober(config)
+    text = ""
     try:
-        code, _, body = Exporter(prober).probe(
-            {"target": [PROVINCE], "module": ["dossier_submit"]}, "20"
-        )
+        for module in ("dossier_submit", "report_submit"):
+            code, _, body = Exporter(prober).probe({"target": [PROVINCE], "module": [module]}, "20")
+            assert code == 200
+            text += body.decode()
     finally:
         prober.close()
-    assert code == 200
-    text = body.decode()
-    assert f'govops_probe_success{{check="dossier_submit",province="{PROVINCE}"' in text
     assert 'check="dossier_submit",province="cao_bang",system="procedures"} 1.0' in text, text
+    assert 'check="report_submit",province="cao_bang",system="reporting"} 1.0' in text, text
+    # Reports: only the real one remains, here and at national reporting.
+    assert _ids(stores / f"{PROVINCE}-reporting.sqlite", "reports") == [real_report["id"]]
+    national = _ids(stores / "national-reporting.sqlite", "national_reports")
+    assert national == [real_report["national_id"]]
+    status, answer = _http("DELETE", f"{reporting}/api/reports/{real_report['id']}")
+    assert (status, answer["error"]) == (409, "not_synthetic")
+    assert _ids(stores / f"{PROVINCE}-reporting.sqlite", "reports") == [real_report["id"]]
     left = _dossiers(stores)
     assert [d for d in left if d["applicant"].get("synthetic")] == []
     assert [d["id"] for d in left] == [real["id"]]

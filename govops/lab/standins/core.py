@@ -15,6 +15,8 @@ import time
 from datetime import UTC, datetime
 from typing import IO, Any
 
+# A report whose indicators hold this one is synthetic (the prober's): it may be withdrawn.
+SYNTHETIC_INDICATOR = "govops_synthetic_probe"
 NOTICE = "STAND-IN, not the vendor system"
 TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # fixed width: text order is time order
 

@@ -8,7 +8,7 @@ import json
 import re
 from typing import Any
 
-from .core import AGENCY_CODE, HTTPError, need, new_id, now_iso, text
+from .core import AGENCY_CODE, SYNTHETIC_INDICATOR, HTTPError, need, new_id, now_iso, text
 from .service import Request, Routes, Service
 
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -193,6 +193,19 @@ class NationalReporting(Service):
     def routes(self, r: Routes) -> None:
         r.add("POST", "/api/reports", self.receive)
         r.add("GET", "/api/reports", self.reports)
+        r.add("DELETE", "/api/reports/{id}", self.withdraw)
+
+    def withdraw(self, req: Request) -> tuple[int, Any]:
+        """Withdraw a synthetic report (indicators hold SYNTHETIC_INDICATOR); refuse others."""
+        rid = req.params["id"]
+        with self.db.tx() as tx:
+            row = tx.one("SELECT indicators FROM national_reports WHERE id = %s", (rid,))
+            if row is None:
+                raise HTTPError(404, "not_found", "no such report")
+            if SYNTHETIC_INDICATOR not in json.loads(row["indicators"]):
+                raise HTTPError(409, "not_synthetic", f"{rid} is not a synthetic report")
+            tx.run("DELETE FROM national_reports WHERE id = %s", (rid,))
+        return 200, {"withdrawn": True, "id": rid}
 
     def receive(self, req: Request) -> tuple[int, Any]:
         body = req.json()

@@ -6,7 +6,7 @@ import json
 import re
 from typing import Any
 
-from .core import HTTPError, need, new_id, now_iso
+from .core import SYNTHETIC_INDICATOR, HTTPError, need, new_id, now_iso
 from .service import Request, Routes, Service
 
 PERIOD = re.compile(r"^[0-9]{4}(-(0[1-9]|1[0-2])(-[0-3][0-9])?|-Q[1-4])?$")
@@ -34,6 +34,30 @@ class Reporting(Service):
     def routes(self, r: Routes) -> None:
         r.add("POST", "/api/reports", self.submit)
         r.add("GET", "/api/reports", self.reports)
+        r.add("DELETE", "/api/reports/{id}", self.withdraw)
+
+    def withdraw(self, req: Request) -> tuple[int, Any]:
+        """Withdraw a synthetic report (indicators hold SYNTHETIC_INDICATOR) here and at the
+        national reporting system it was forwarded to; a real report is refused. The local
+        copy goes last, so a failed national withdrawal can be retried."""
+        rid = req.params["id"]
+        with self.db.tx() as tx:
+            row = tx.one("SELECT indicators, national_id FROM reports WHERE id = %s", (rid,))
+        if row is None:
+            raise HTTPError(404, "not_found", "no such report")
+        if SYNTHETIC_INDICATOR not in json.loads(row["indicators"]):
+            raise HTTPError(409, "not_synthetic", f"{rid} is not a synthetic report")
+        if row["national_id"]:
+            answer = self.client.call(
+                "DELETE", f"{self.counterpart('reporting')}/api/reports/{row['national_id']}"
+            )
+            if answer.status not in (200, 404):
+                raise HTTPError(
+                    502, "national_withdraw_failed", f"national reporting answered {answer.status}"
+                )
+        with self.db.tx() as tx:
+            tx.run("DELETE FROM reports WHERE id = %s", (rid,))
+        return 200, {"withdrawn": True, "id": rid}
 
     def submit(self, req: Request) -> tuple[int, Any]:
         body = req.json()
