@@ -24,6 +24,7 @@ from govops.redact import redact, redact_text
 from govops.runbook import runs
 from govops.runbook.cli_operators import abort_cmd, approve_cmd, decide_cmd
 from govops.runbook.cli_options import as_option, state_option
+from govops.runbook.context import check_vars
 from govops.runbook.engine import actor_name
 from govops.runbook.executors.promql import prometheus_authorization
 from govops.runbook.state import RUN_FINAL, Store, open_store
@@ -109,41 +110,6 @@ def lint_cmd(files: tuple[Path, ...], strict: bool) -> None:
 def _shown(value: object) -> str:
     """Text from outside (a message, a path) as Rich prints it: no secret, no markup."""
     return escape(redact_text(str(value)))
-
-
-def _check_vars(
-    path: Path,
-    environment: Any,
-    selected: list[str],
-    start: datetime,
-    variables: dict[str, str],
-    given: dict[str, str],
-) -> None:
-    """The runbook's vars (with --var) render for every selected province, before anything
-    runs or is planned: a bad template is exit 2 naming it, not a traceback mid-run."""
-    from govops.runbook.context import province_vars
-    from govops.runbook.templating import PROVINCE_VARS, TemplateError, variables_of
-
-    for name, value in given.items():
-        try:
-            unknown = sorted(variables_of(value) - PROVINCE_VARS)
-        except TemplateError as exc:
-            raise InputError("(command line)", f"--var {name}", str(exc), got=value) from None
-        if unknown:
-            raise InputError(
-                "(command line)",
-                f"--var {name}",
-                f"template variables among {', '.join(sorted(PROVINCE_VARS))}",
-                got=unknown[0],
-            )
-    for province in selected:
-        try:
-            province_vars(
-                environment, environment.provinces[province], "check", iso(start), variables
-            )
-        except TemplateError as exc:
-            key = "--var" if set(given) else "vars"
-            raise InputError(path, key, f"vars that render for {province}", got=str(exc)) from None
 
 
 def _root_or_none() -> Path | None:
@@ -263,7 +229,9 @@ def run_cmd(
     if approve_as is not None:
         runs.check_approver(loaded.runbook, str(runbook), approve_as)
     start = _t0(t0) or loaded.runbook.t0 or datetime.now().astimezone()
-    _check_vars(runbook, environment, selected, start, {**loaded.runbook.vars, **var_map}, var_map)
+    check_vars(
+        runbook, environment, selected, iso(start), {**loaded.runbook.vars, **var_map}, var_map
+    )
     if dry_run:
         from govops.runbook.plan import build_plan, check_ansible, plan_text
 

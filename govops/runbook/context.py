@@ -201,3 +201,35 @@ def inventory_addresses(inventory: Path) -> dict[str, str]:
     for group in data.values():
         walk(group)
     return found
+
+
+def check_vars(
+    path: Path,
+    environment: Environment,
+    selected: Sequence[str],
+    t0_iso: str,
+    variables: Mapping[str, str],
+    given: Mapping[str, str],
+) -> None:
+    """The runbook's vars (with `--var`, `given`) render for every selected province, before
+    anything runs or is planned: a bad template is exit 2 naming it, not a traceback mid-run."""
+    from govops.runbook.templating import PROVINCE_VARS, variables_of
+
+    for name, value in given.items():
+        try:
+            unknown = sorted(variables_of(value) - PROVINCE_VARS)
+        except TemplateError as exc:
+            raise InputError("(command line)", f"--var {name}", str(exc), got=value) from None
+        if unknown:
+            raise InputError(
+                "(command line)",
+                f"--var {name}",
+                f"template variables among {', '.join(sorted(PROVINCE_VARS))}",
+                got=unknown[0],
+            )
+    for province in selected:
+        try:
+            province_vars(environment, environment.provinces[province], "check", t0_iso, variables)
+        except TemplateError as exc:
+            key = "--var" if given else "vars"
+            raise InputError(path, key, f"vars that render for {province}", got=str(exc)) from None
