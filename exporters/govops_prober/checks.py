@@ -284,7 +284,15 @@ async def axis_roundtrip(ctx: Context) -> str:
         isinstance(m, dict) and m.get("axis_message_id") == message_id for m in messages
     ):
         raise ProbeFailure(f"Axis message {message_id} not in the inbox of {t.agency_to}")
-    return f"Axis message {message_id} delivered"
+    await ctx.call(
+        "systems",
+        "documents",
+        "withdraw",
+        f"withdraw synthetic document {sent.get('id')}",
+        kind="document",
+        id=str(sent.get("id")),
+    )
+    return f"Axis message {message_id} delivered and withdrawn"
 
 
 # -- lgsp, reporting, meetings ------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Operations through adapters against real stand-ins (issue 14, items 3 and 4): the lab
 rehearsal's operation steps pass through the `operation` executor with the estate naming
-adapters, and the prober withdraws every synthetic dossier and report it creates while real
-ones cannot be withdrawn."""
+adapters, and the prober withdraws every synthetic dossier, report and document it creates,
+while real ones cannot be withdrawn."""
 
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ from exporters.govops_prober.from_estate import config_from_estate
 from exporters.govops_prober.prober import Prober
 from exporters.govops_prober.server import Exporter
 from govops.adapters import standin_adapter_path
-from govops.registry import load_estate
+from govops.registry import load_estate, provinces
+from govops.render.common import agencies
 from govops.runbook.context import load_environment, province_vars
 from govops.runbook.executors import ExecContext, RunSettings, executor
 from govops.runbook.executors.operation import OperationArgs
@@ -55,6 +56,11 @@ def _dossiers(stores: Path) -> list[dict[str, Any]]:
 def _ids(store: Path, table: str) -> list[str]:
     with sqlite3.connect(store) as db:
         return [r[0] for r in db.execute(f"SELECT id FROM {table}")]
+
+
+def _column(store: Path, table: str, column: str) -> list[str]:
+    with sqlite3.connect(store) as db:
+        return [r[0] for r in db.execute(f"SELECT {column} FROM {table}")]
 
 
 def _http(method: str, url: str, body: Any = None) -> tuple[int, Any]:
@@ -91,10 +97,18 @@ def test_a_prober_sweep_leaves_no_synthetic_record_and_real_ones_stay(
         "POST", f"{reporting}/api/reports", {"period": "2025-07", "indicators": {"received": 3}}
     )
     assert status == 201
+    documents = standins.url(f"{PROVINCE}/documents")
+    codes = [a["code"] for a in agencies(provinces()[PROVINCE])]
+    status, real_document = _http(
+        "POST",
+        f"{documents}/api/documents",
+        {"from_agency": codes[1], "to_agency_code": codes[0], "subject": "Công văn 12/UBND"},
+    )
+    assert status == 201
     prober = Prober(config)
     text = ""
     try:
-        for module in ("dossier_submit", "report_submit"):
+        for module in ("dossier_submit", "report_submit", "axis_roundtrip"):
             code, _, body = Exporter(prober).probe({"target": [PROVINCE], "module": [module]}, "20")
             assert code == 200
             text += body.decode()
@@ -102,6 +116,16 @@ def test_a_prober_sweep_leaves_no_synthetic_record_and_real_ones_stay(
         prober.close()
     assert 'check="dossier_submit",province="cao_bang",system="procedures"} 1.0' in text, text
     assert 'check="report_submit",province="cao_bang",system="reporting"} 1.0' in text, text
+    assert 'check="axis_roundtrip",province="cao_bang",system="documents"} 1.0' in text, text
+    # Documents: only the real one, on the Axis and sent; no synthetic copy in an inbox.
+    store = stores / f"{PROVINCE}-documents.sqlite"
+    assert _ids(store, "documents") == [real_document["id"]]
+    axis = _column(stores / "national-docaxis.sqlite", "axis_messages", "subject")
+    assert axis == ["Công văn 12/UBND"]
+    assert not [s for s in _column(store, "inbox", "subject") if s.startswith("govops synthetic")]
+    status, answer = _http("DELETE", f"{documents}/api/documents/{real_document['id']}")
+    assert (status, answer["error"]) == (409, "not_synthetic")
+    assert _ids(store, "documents") == [real_document["id"]]
     # Reports: only the real one remains, here and at national reporting.
     assert _ids(stores / f"{PROVINCE}-reporting.sqlite", "reports") == [real_report["id"]]
     national = _ids(stores / "national-reporting.sqlite", "national_reports")
@@ -122,8 +146,6 @@ def test_a_prober_sweep_leaves_no_synthetic_record_and_real_ones_stay(
 
 
 def _first_commune() -> str:
-    from govops.registry import provinces
-
     return provinces()[PROVINCE].communes[0].code_str
 
 

@@ -83,7 +83,7 @@ def test_resolution_quotes_paths_encodes_queries_and_keeps_values() -> None:
 
 def test_resolution_refuses_what_the_adapter_lacks_or_an_input_missing() -> None:
     with pytest.raises(ResolveError, match="does not implement withdraw"):
-        resolve(adapter_for("systems", "documents"), "withdraw", {}, "https://x")
+        resolve(adapter_for("systems", "meetings"), "withdraw", {}, "https://x")
     with pytest.raises(ResolveError, match="inputs missing: province"):
         resolve(adapter_for("counterparts", "portal"), "close_interface", {}, "https://x")
 

@@ -17,6 +17,8 @@ from typing import IO, Any
 
 # A report whose indicators hold this one is synthetic (the prober's): it may be withdrawn.
 SYNTHETIC_INDICATOR = "govops_synthetic_probe"
+# A document (and its Axis message) whose subject starts so is synthetic: it may be withdrawn.
+SYNTHETIC_SUBJECT = "govops synthetic probe"
 NOTICE = "STAND-IN, not the vendor system"
 TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # fixed width: text order is time order
 

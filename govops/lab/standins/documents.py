@@ -7,7 +7,7 @@ import hashlib
 from dataclasses import asdict
 from typing import Any
 
-from .core import AGENCY_CODE, HTTPError, need, new_id, now_iso, text
+from .core import AGENCY_CODE, SYNTHETIC_SUBJECT, HTTPError, need, new_id, now_iso, text
 from .service import Request, Routes, Service
 
 
@@ -38,6 +38,27 @@ class Documents(Service):
         r.add("POST", "/api/agencies/publish", self.publish)
         r.add("POST", "/api/documents", self.send)
         r.add("GET", "/api/inbox", self.inbox)
+        r.add("DELETE", "/api/documents/{id}", self.withdraw)
+
+    def withdraw(self, req: Request) -> tuple[int, Any]:
+        """Withdraw a synthetic document (subject starting SYNTHETIC_SUBJECT): its Axis message
+        first, then the copy a local agency received, then the sent record (a failure part-way
+        can be retried). A real document is refused."""
+        did = req.params["id"]
+        with self.db.tx() as tx:
+            row = tx.one("SELECT subject, axis_message_id FROM documents WHERE id = %s", (did,))
+        if row is None:
+            raise HTTPError(404, "not_found", "no such document")
+        if not str(row["subject"]).startswith(SYNTHETIC_SUBJECT):
+            raise HTTPError(409, "not_synthetic", f"{did} is not a synthetic document")
+        message = row["axis_message_id"]
+        answer = self.client.call("DELETE", f"{self.counterpart('docaxis')}/api/messages/{message}")
+        if answer.status not in (200, 404):
+            raise HTTPError(502, "axis_withdraw_failed", f"Axis answered {answer.status}")
+        with self.db.tx() as tx:
+            tx.run("DELETE FROM inbox WHERE axis_message_id = %s", (message,))
+            tx.run("DELETE FROM documents WHERE id = %s", (did,))
+        return 200, {"withdrawn": True, "id": did}
 
     def _own_agency(self, code: str) -> str:
         if code not in self.cfg.agency_codes:

@@ -8,7 +8,16 @@ import json
 import re
 from typing import Any
 
-from .core import AGENCY_CODE, SYNTHETIC_INDICATOR, HTTPError, need, new_id, now_iso, text
+from .core import (
+    AGENCY_CODE,
+    SYNTHETIC_INDICATOR,
+    SYNTHETIC_SUBJECT,
+    HTTPError,
+    need,
+    new_id,
+    now_iso,
+    text,
+)
 from .service import Request, Routes, Service
 
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -41,6 +50,19 @@ class DocAxis(Service):
         r.add("POST", "/api/messages", self.send)
         r.add("GET", "/api/messages", self.messages)
         r.add("POST", "/api/messages/{id}/ack", self.ack)
+        r.add("DELETE", "/api/messages/{id}", self.withdraw)
+
+    def withdraw(self, req: Request) -> tuple[int, Any]:
+        """Withdraw a synthetic message (its subject starts SYNTHETIC_SUBJECT); refuse others."""
+        mid = req.params["id"]
+        with self.db.tx() as tx:
+            row = tx.one("SELECT subject FROM axis_messages WHERE CAST(id AS TEXT) = %s", (mid,))
+            if row is None:
+                raise HTTPError(404, "not_found", "no such message")
+            if not str(row["subject"]).startswith(SYNTHETIC_SUBJECT):
+                raise HTTPError(409, "not_synthetic", f"message {mid} is not synthetic")
+            tx.run("DELETE FROM axis_messages WHERE CAST(id AS TEXT) = %s", (mid,))
+        return 200, {"withdrawn": True, "id": mid}
 
     def register(self, req: Request) -> tuple[int, Any]:
         code = agency_param(req.params["code"])
