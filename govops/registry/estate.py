@@ -11,9 +11,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
-from typing import Annotated, Literal
-
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from govops.errors import InputError, InputErrors
 from govops.registry.catalog import (
@@ -25,10 +22,19 @@ from govops.registry.catalog import (
     replicas_for,
     volume_gb_for,
 )
+from govops.registry.estate_file import (
+    Cloud,
+    CounterpartEntry,
+    EstateFile,
+    Lab,
+    Network,
+    ProberSettings,
+    SystemEntry,
+    Zone,
+)
 from govops.registry.geography import Province, provinces
 from govops.yamlio import KeyPath, key_str, line_of, load_yaml, validate
 
-ENV_NAME = r"^[a-z][a-z0-9-]{0,30}$"
 TIER_SUBNETS = ("public", "app", "data", "mgmt")
 # Where each host sits among its subnet's addresses: the first ten are left to the cloud
 # (router, DHCP, load balancer VIPs); each system gets a block of eight for its replicas.
@@ -39,127 +45,6 @@ SYSTEM_BLOCK = 8
 ZONE_SLICE_BITS = 4
 BASTION_OFFSET = 20  # the national bastion, after the national hosts
 BASTION_VOLUME_GB = 10  # a jump host keeps nothing but logs
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Zone(_Model):
-    region: str = Field(min_length=1)
-    provinces: tuple[str, ...] = ()
-
-
-class Network(_Model):
-    pool: IPv4Network
-    province_prefix: int = Field(ge=9, le=24)
-    national: IPv4Network
-
-    @field_validator("pool", "national")
-    @classmethod
-    def _private(cls, net: IPv4Network) -> IPv4Network:
-        if not net.is_private:
-            raise ValueError("a private (RFC 1918) range")
-        return net
-
-
-class StandinArtifact(_Model):
-    kind: Literal["standin"]
-
-
-class PackageArtifact(_Model):
-    """A vendor's Debian package from the government's own package repository."""
-
-    kind: Literal["package"]
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9+.-]+$")
-    version: str = Field(min_length=1)
-
-
-class ArchiveArtifact(_Model):
-    """A vendor's archive staged on the controller, checked by its SHA-256."""
-
-    kind: Literal["archive"]
-    path: str = Field(min_length=1)
-    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
-
-
-Artifact = Annotated[
-    StandinArtifact | PackageArtifact | ArchiveArtifact, Field(discriminator="kind")
-]
-
-
-class SystemEntry(_Model):
-    artifact: Artifact
-    # The vendor's adapter file (operations → requests), relative to this estate file;
-    # none: the lab stand-ins' (govops/adapters).
-    adapter: str | None = Field(default=None, min_length=1)
-
-
-class CounterpartEntry(_Model):
-    url: str = Field(pattern=r"^https://[a-z0-9.-]+(:[0-9]+)?(/.*)?$")
-    adapter: str | None = Field(default=None, min_length=1)  # as SystemEntry.adapter
-
-
-class SizingOverride(_Model):
-    replicas: int | None = Field(default=None, ge=1, le=8)
-    flavor: str | None = None
-    volume_gb: int | None = Field(default=None, ge=1)
-
-
-class ProvinceOverride(_Model):
-    network: IPv4Network | None = None
-    sizing: dict[str, SizingOverride] = {}
-
-
-class Cloud(_Model):
-    """What a Pulumi stack needs that the registry cannot know."""
-
-    image: str = Field(min_length=1)
-    external_network: str = Field(min_length=1)
-    dns_zone: str = Field(min_length=1)
-    organization: str = "organization"
-    volume_type: str | None = None
-    volume_encryption: bool = True
-    # The operators' network (their VPN): the only range that may reach the bastions (SSH).
-    operators: IPv4Network | None = None
-    bastion_flavor: str = "g1.small"
-    monitor_flavor: str = "g1.large"
-
-
-class ProberSettings(_Model):
-    """What the domain prober may do in this environment. The payment check never charges:
-    it uses the payment platform's test mode, or a zero-value authorisation it reverses at
-    once, or it does not run; write checks (they create synthetic records) can be off."""
-
-    payment: Literal["test_mode", "zero_authorization", "off"] = "off"
-    write_checks: bool = True
-
-
-class Lab(_Model):
-    network_name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,40}$")
-    default_provinces: tuple[str, ...] = Field(min_length=1)
-
-
-class EstateFile(_Model):
-    environment: str = Field(pattern=ENV_NAME)
-    domain: str | None = Field(default=None, pattern=r"^[a-z0-9.-]+$")
-    provinces: Literal["all"] | tuple[str, ...] = "all"
-    zones: dict[str, Zone] = Field(min_length=1)
-    default_zone: str
-    network: Network
-    systems: dict[str, SystemEntry]
-    counterparts: dict[str, CounterpartEntry]
-    sizing: dict[str, SizingOverride] = {}
-    province_overrides: dict[str, ProvinceOverride] = {}
-    cloud: Cloud | None = None
-    lab: Lab | None = None
-    # The runbooks this environment runs (repo-relative); `govops estate check` calls what
-    # they call. Empty: every runbooks/*.yml.
-    runbooks: tuple[str, ...] = ()
-    # Whether this environment runs the national counterparts' hosts itself (the lab's
-    # stand-ins); production does not: the counterparts are the government's own.
-    counterparts_hosted: bool = True
-    prober: ProberSettings = ProberSettings()
 
 
 @dataclass(frozen=True)
