@@ -1,7 +1,7 @@
 """national-portal: single sign-on, dossier records, payment, notification files, the National
 Administrative Procedures Database (administrative units), portal interfaces, agency codes.
 
-A little over 500 lines, kept in one module on purpose: it is one counterpart (one store, one
+Why over 500 lines: kept in one module on purpose: it is one counterpart (one store, one
 signing key, one route table) and each of its sections reads alone, in the contract's order
 (docs/standins-contract.md §5)."""
 
