@@ -20,7 +20,7 @@ from .source import ProgressLike, ProgressSource, SourceDown
 log = logging.getLogger("govops_cutover_exporter")
 # Every status the engine writes; each is a series (0 or 1) so that queries need no absent().
 STEP_STATUSES = (
-    "pending", "running", "waiting", "done", "failed", "skipped",
+    "pending", "running", "waiting", "uncertain", "done", "failed", "skipped",
     "rolling_back", "rolled_back", "rollback_failed", "aborted",
 )  # fmt: skip
 

@@ -58,6 +58,18 @@ def national_alerts() -> list[Alert]:
             "govops cutover status.",
         ),
         Alert(
+            "GovopsCutoverStepUncertain",
+            'govops_cutover_step_status{status="uncertain"} == 1',
+            "0m",
+            "critical",
+            "Cutover step {{ $labels.step }} in {{ $labels.province }} is uncertain: it waits "
+            "for an operator's decision.",
+            "The engine was stopped while the step's action ran and cannot tell whether it took "
+            "effect (its verify cannot say, and the step is not idempotent). Nothing more runs "
+            "in the province until someone checks the system and decides with govops cutover "
+            "decide (done, retry or skip).",
+        ),
+        Alert(
             "GovopsCutoverExporterDown",
             'up{job="cutover"} == 0 or govops_cutover_up == 0',
             "5m",
