@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from govops.adapters.assertions import JsonAssert
 from govops.errors import GovopsError, InputError
 from govops.yamlio import load_yaml, validate
 
@@ -75,8 +76,6 @@ class AdapterOperation(_Model):
 
     @model_validator(mode="after")
     def _checks(self) -> AdapterOperation:
-        from govops.runbook.executors.http import JsonAssert
-
         for item in self.success:
             JsonAssert.model_validate(item)
         return self

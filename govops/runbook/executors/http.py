@@ -18,50 +18,14 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
+from govops.adapters.assertions import JsonAssert
 from govops.runbook.executors.base import Args, ExecContext, Executor, ExecutorError, Outcome
 from govops.runbook.executors.transport import opener as http_opener
 from govops.runbook.model import Duration
 
 MAX_BODY = 4 * 1024 * 1024
-_OPS = (
-    "equals",
-    "not_equals",
-    "in_",
-    "gte",
-    "lte",
-    "gt",
-    "lt",
-    "exists",
-    "contains",
-    "excludes",
-    "length",
-)
-
-
-class JsonAssert(Args):
-    """`path` into the JSON answer (dotted, list indexes as numbers: `items.0.code`; empty for
-    the whole body) and one or more checks."""
-
-    path: str = ""
-    equals: Any = None
-    not_equals: Any = None
-    in_: list[Any] | None = Field(default=None, alias="in")
-    gte: float | None = None
-    lte: float | None = None
-    gt: float | None = None
-    lt: float | None = None
-    exists: bool | None = None
-    contains: Any = None
-    excludes: Any = None
-    length: int | None = None
-
-    @model_validator(mode="after")
-    def _some_check(self) -> JsonAssert:
-        if not (self.model_fields_set & set(_OPS)):
-            raise ValueError(f"at least one check: {', '.join(o.rstrip('_') for o in _OPS)}")
-        return self
 
 
 class HttpArgs(Args):

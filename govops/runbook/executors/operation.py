@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import Field, model_validator
 
 from govops.adapters import ResolveError, interface_catalog
+from govops.adapters.assertions import JsonAssert
 from govops.adapters.estate import request_for
 from govops.errors import GovopsError
 from govops.registry.estate import Estate, load_estate
@@ -24,7 +25,6 @@ from govops.runbook.executors.base import Args, ExecContext, Executor, ExecutorE
 from govops.runbook.executors.http import (
     _MISSING,
     HttpArgs,
-    JsonAssert,
     _excerpt,
     call,
     evaluate,
