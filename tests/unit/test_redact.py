@@ -351,3 +351,38 @@ def test_authorization_header_values() -> None:
         {"GOVOPS_PROMETHEUS_USER": "u", "GOVOPS_PROMETHEUS_PASSWORD": "p"}
     )
     assert basic == "Basic " + base64.b64encode(b"u:p").decode()
+
+
+def test_an_actions_own_output_is_redacted_in_its_log_file(tmp_path: Path) -> None:
+    """A tool may print a URL with its password (a failing psql, a verbose client): the
+    action's log file is kept for the post-mortem, redacted, readable by its owner only."""
+    cache = tmp_path / "cache"
+    script = (
+        "echo connecting to postgresql://ops:pw-in-tool-output@db:5432/x; "
+        "echo 'Authorization: Bearer tok-in-tool-output'; echo done"
+    )
+    doc = runbook_doc(
+        [
+            (
+                "one",
+                [
+                    step(
+                        "a", action={"executor": "local", "with": {"command": ["sh", "-c", script]}}
+                    )
+                ],
+            )
+        ]
+    )
+    path = write_runbook(tmp_path / "rb.yml", doc)
+    result = CliRunner(env={"GOVOPS_CACHE": str(cache)}).invoke(
+        main,
+        ["cutover", "run", str(path), "--provinces", "hue", "--state", str(tmp_path / "s.db")],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+    logs = [p for p in cache.rglob("*.log") if "a-" in p.name]
+    assert logs, f"no action log under {cache}"
+    text = "\n".join(p.read_text(encoding="utf-8") for p in logs)
+    assert "done" in text and "postgresql://ops:***@db:5432/x" in text
+    assert "pw-in-tool-output" not in text and "tok-in-tool-output" not in text
+    assert all(p.stat().st_mode & 0o077 == 0 for p in logs)

@@ -18,10 +18,11 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from govops.redact import redact_text
 from govops.runbook.executors.base import ExecContext, ExecutorError, Interrupted
 
 # The gate: wait for the engine's "go" (EOF: the engine died first, run nothing), then become
@@ -125,7 +126,8 @@ def run_logged(
     environ = {**os.environ, **(env or {}), **ctx.environ()}
     _resolve(argv[0], cwd, environ)
     gate_read, gate_write = os.pipe()
-    with log.open("wb") as out:
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with _scrubbed(log), open(fd, "wb") as out:
         try:
             proc = subprocess.Popen(
                 ["/bin/sh", "-c", GATE, *argv],
@@ -169,6 +171,25 @@ def run_logged(
                         f"{os.path.basename(argv[0])} ended by the interrupt (log {log})"
                     ) from None
     return Finished(returncode, log.read_text(encoding="utf-8", errors="replace"), log)
+
+
+@contextlib.contextmanager
+def _scrubbed(log: Path) -> Iterator[None]:
+    """The log is the tool's own output, which may print a URL with its password or a token:
+    once the action has ended (or been killed), the file is rewritten through the suite's one
+    redaction, so that secrets stay out of the logs as they stay out of the state store. Only
+    the operator's account may read it meanwhile."""
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            text = log.read_text(encoding="utf-8", errors="replace")
+            clean = redact_text(text)
+            if clean != text:
+                tmp = log.with_name(log.name + ".redacting")
+                tmp.write_text(clean, encoding="utf-8")
+                os.replace(tmp, log)
+            os.chmod(log, 0o600)
 
 
 def _kill(proc: subprocess.Popen[bytes], info: Spawned) -> None:
