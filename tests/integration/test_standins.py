@@ -567,6 +567,25 @@ def test_notification_to_a_down_procedures_system_is_recorded_as_failed(
     assert again["status"] == "acknowledged" and again["attempts"] == 2
 
 
+def test_a_failed_notification_is_delivered_again_before_the_next_one(
+    lab: Lab, faults: Any
+) -> None:
+    """The portal's retry queue: a delivery that failed while the province's system was down
+    does not stay failed once the system is back (the rehearsal's check reads the summary)."""
+    portal = lab.urls["national-portal"]
+    summary = f"{portal}/api/provinces/{PROVINCE}/notifications/summary"
+    faults("procedures", mode="down")
+    failed = call("POST", f"{portal}/api/provinces/{PROVINCE}/notifications", {"subject": "a"})[1]
+    assert failed["status"] == "delivery_failed"
+    assert call("GET", summary)[1]["delivery_failed"] >= 1
+    call("DELETE", f"{lab.urls['procedures']}/_faults", headers={"X-Fault-Token": FAULT_TOKEN})
+    later = call("POST", f"{portal}/api/provinces/{PROVINCE}/notifications", {"subject": "b"})[1]
+    assert later["status"] == "acknowledged"
+    first = call("GET", f"{portal}/api/notifications/{failed['id']}")[1]
+    assert first["status"] == "acknowledged" and first["attempts"] == 2
+    assert call("GET", summary)[1]["delivery_failed"] == 0
+
+
 # -- restarts and outages --------------------------------------------------------------------
 def test_restart_on_the_same_database_loses_nothing(lab: Lab) -> None:
     port = free_port()

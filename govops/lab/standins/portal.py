@@ -350,7 +350,21 @@ class Portal(Service):
                 " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
                 row,
             )
+        self._redeliver_failed(province)
         return 201, self._deliver(row[0])
+
+    def _redeliver_failed(self, province: str, limit: int = 20) -> None:
+        """The portal's retry queue: files whose delivery failed (the province's system was
+        restarting, say) are delivered again, oldest first, before a new one goes out; a
+        failure that persists stays counted in the summary."""
+        with self.db.tx() as tx:
+            rows = tx.all(
+                "SELECT id FROM notifications WHERE province = %s AND status = 'delivery_failed'"
+                " ORDER BY created_at LIMIT %s",
+                (province, limit),
+            )
+        for r in rows:
+            self._deliver(r["id"])
 
     def _load_notification(self, nid: str) -> dict[str, Any]:
         with self.db.tx() as tx:
