@@ -7,6 +7,7 @@ every fuzz test runs under a deadline; the whole fuzz suite runs in well under a
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 from datetime import timedelta
@@ -162,3 +163,35 @@ def junk_values() -> st.SearchStrategy[Any]:
         ),
         max_leaves=6,
     )
+
+
+def key_paths(data: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every key path into `data` (mapping keys and list indexes), the root first."""
+    found = [prefix]
+    if isinstance(data, dict):
+        for k, v in data.items():
+            found += key_paths(v, (*prefix, k))
+    elif isinstance(data, list):
+        for i, v in enumerate(data):
+            found += key_paths(v, (*prefix, i))
+    return found
+
+
+@st.composite
+def mutated_data(draw: st.DrawFn, base: Any, junk: st.SearchStrategy[Any]) -> Any:
+    """`base` with one to three values replaced by `junk` or their keys deleted."""
+    data = copy.deepcopy(base)
+    paths = [p for p in key_paths(base) if p]
+    for _ in range(draw(st.integers(1, 3))):
+        path = draw(st.sampled_from(paths))
+        parent: Any = data
+        try:
+            for part in path[:-1]:
+                parent = parent[part]
+            if draw(st.booleans()):
+                parent[path[-1]] = draw(junk)
+            elif isinstance(parent, dict):
+                del parent[path[-1]]
+        except (KeyError, IndexError, TypeError):
+            continue
+    return data

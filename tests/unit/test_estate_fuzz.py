@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ from govops.errors import InputError
 from govops.registry import load_estate
 
 from .conftest import estate_data
+from .fuzz_support import mutated_data
 
 BASE = estate_data()
 
@@ -24,38 +24,6 @@ junk = st.recursive(
     ),
     max_leaves=6,
 )
-
-
-def _paths(data: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    found = [prefix]
-    if isinstance(data, dict):
-        for k, v in data.items():
-            found += _paths(v, (*prefix, k))
-    elif isinstance(data, list):
-        for i, v in enumerate(data):
-            found += _paths(v, (*prefix, i))
-    return found
-
-
-PATHS = [p for p in _paths(BASE) if p]
-
-
-@st.composite
-def mutated(draw: st.DrawFn) -> dict[str, Any]:
-    data = copy.deepcopy(BASE)
-    for _ in range(draw(st.integers(1, 3))):
-        path = draw(st.sampled_from(PATHS))
-        parent: Any = data
-        try:
-            for part in path[:-1]:
-                parent = parent[part]
-            if draw(st.booleans()):
-                parent[path[-1]] = draw(junk)
-            elif isinstance(parent, dict):
-                del parent[path[-1]]
-        except (KeyError, IndexError, TypeError):
-            continue
-    return data
 
 
 def _load(tmp: Path, text: str) -> None:
@@ -72,7 +40,7 @@ def _load(tmp: Path, text: str) -> None:
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(data=mutated())
+@given(data=mutated_data(BASE, junk))
 def test_mutated_estates_fail_cleanly(tmp_path_factory: Any, data: dict[str, Any]) -> None:
     _load(tmp_path_factory.mktemp("e"), yaml.safe_dump(data, allow_unicode=True))
 

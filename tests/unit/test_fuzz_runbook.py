@@ -8,19 +8,25 @@ data (junk at a random key, a key removed) of a small runbook using every execut
 
 from __future__ import annotations
 
-import copy
 import time
 from pathlib import Path
 from typing import Any
 
 import yaml
 from hypothesis import given
-from hypothesis import strategies as st
 
 from govops.runbook.loader import lint
 from tests.fixtures.runbook import ROOT, isolated_cache, runbook_doc, step, write_runbook
 
-from .fuzz_support import FUZZ, assert_clean, errors_of, invoke, junk_values, mutated_text
+from .fuzz_support import (
+    FUZZ,
+    assert_clean,
+    errors_of,
+    invoke,
+    junk_values,
+    mutated_data,
+    mutated_text,
+)
 
 __all__ = ["isolated_cache"]
 
@@ -61,38 +67,6 @@ def _small() -> dict[str, Any]:
 SMALL = _small()
 
 
-def _paths(data: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    found = [prefix]
-    if isinstance(data, dict):
-        for k, v in data.items():
-            found += _paths(v, (*prefix, k))
-    elif isinstance(data, list):
-        for i, v in enumerate(data):
-            found += _paths(v, (*prefix, i))
-    return found
-
-
-PATHS = [p for p in _paths(SMALL) if p]
-
-
-@st.composite
-def mutated_data(draw: st.DrawFn) -> dict[str, Any]:
-    data = copy.deepcopy(SMALL)
-    for _ in range(draw(st.integers(1, 3))):
-        path = draw(st.sampled_from(PATHS))
-        parent: Any = data
-        try:
-            for part in path[:-1]:
-                parent = parent[part]
-            if draw(st.booleans()):
-                parent[path[-1]] = draw(junk_values())
-            elif isinstance(parent, dict):
-                del parent[path[-1]]
-        except (KeyError, IndexError, TypeError):
-            continue
-    return data
-
-
 def _check_lint(path: Path) -> None:
     result = invoke(["cutover", "lint", str(path)])
     assert_clean(result)
@@ -119,7 +93,7 @@ def test_damaged_runbook_text(tmp_path_factory: Any, text: str) -> None:
 
 
 @FUZZ
-@given(data=mutated_data())
+@given(data=mutated_data(SMALL, junk_values()))
 def test_damaged_runbook_data(tmp_path_factory: Any, data: dict[str, Any]) -> None:
     path = tmp_path_factory.mktemp("rb") / "small.yml"
     path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
