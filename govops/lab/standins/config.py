@@ -79,7 +79,9 @@ class Config:
     provinces: dict[str, dict[str, str]] = field(default_factory=dict)
     issuer: str = "national-portal"
     fault_token: str | None = field(default=None, repr=False)
-    sync_interval_seconds: float = 0.0
+    # A real procedures system pushes its records on its own: by default so does the stand-in
+    # (0 would leave the prober's test dossiers unsynced and GovopsDossierSyncLagging firing).
+    sync_interval_seconds: float = 60.0
     http_timeout_seconds: float = 10.0
 
     @property
@@ -220,7 +222,7 @@ def parse_config(
 
     token_file = get(data, "fault_token_file", str, "fault_token_file")
     numbers = {}
-    for key, default in (("sync_interval_seconds", 0.0), ("http_timeout_seconds", 10.0)):
+    for key, default in (("sync_interval_seconds", 60.0), ("http_timeout_seconds", 10.0)):
         value = get(data, key, (int, float), key)
         if value is not None and value < 0:
             raise fail(key, "must not be negative")
