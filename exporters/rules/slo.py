@@ -60,6 +60,15 @@ BURN_WINDOWS = (
     BurnWindow("3d", "6h", 1, "warning", "3h"),
 )
 SLO_RECORD = "province_system:govops_slo_errors:ratio_rate{window}"
+# One sample per evaluation of each SLO's good ratio, absent while planned work is open on the
+# system: the windows average these, so a planned drain is neither good nor bad, it is not there.
+SLO_SAMPLE = "province_system:govops_slo_good:sample"
+# Planned work (a runbook step draining, restarting or switching a system): 1 while it is open,
+# labelled province and system (published beside the step's Alertmanager silence; docs/alerts.md).
+PLANNED_WORK = "max by (province, system) (govops_planned_work) > 0"
+# A burn that follows a system-down page in the same province is that fault's echo: on-call
+# was paged for the cause. Paging windows clear within 30 min of recovery; 1h covers them.
+PAGED_CAUSE = 'max_over_time(ALERTS{alertname="GovopsSystemDown", alertstate="firing"}[1h])'
 
 
 def _hours(window: str) -> float:
@@ -76,10 +85,18 @@ def slo_windows() -> list[str]:
 
 
 def slo_groups() -> list[dict[str, Any]]:
-    records = [
+    samples = [
+        Record(
+            SLO_SAMPLE,
+            f"avg by (province, system) ({slo.good})\nunless on (province, system)\n{PLANNED_WORK}",
+            {"slo": slo.name},
+        )
+        for slo in SLOS
+    ]
+    records = samples + [
         Record(
             SLO_RECORD.format(window=w),
-            f"1 - avg by (province, system) (avg_over_time({slo.good}[{w}]))",
+            f'1 - avg_over_time({SLO_SAMPLE}{{slo="{slo.name}"}}[{w}])',
             {"slo": slo.name},
         )
         for slo in SLOS
@@ -96,7 +113,10 @@ def slo_groups() -> list[dict[str, Any]]:
             alerts.append(
                 Alert(
                     name="GovopsErrorBudgetBurn",
-                    expr=(f"{long_}{sel} > ({threshold})\nand\n{short}{sel} > ({threshold})"),
+                    expr=(
+                        f"{long_}{sel} > ({threshold})\nand\n{short}{sel} > ({threshold})"
+                        f"\nunless on (province)\n{PAGED_CAUSE}"
+                    ),
                     for_=bw.for_,
                     severity=bw.severity,
                     labels={"slo": slo.name, "long_window": bw.long, "short_window": bw.short},
@@ -110,8 +130,9 @@ def slo_groups() -> list[dict[str, Any]]:
                         f"Objective: {slo.what}, {slo.objective:.1%} of probes over 30 days. "
                         f"Error ratio over {bw.long} is {{{{ $value | humanizePercentage }}}} "
                         f"and still above {bw.factor:g}× the budget over the last {bw.short}, "
-                        "so this is happening now, not a past blip. Find the failing check "
-                        "on the province dashboard."
+                        "so this is happening now, not a past blip. Planned work is not "
+                        "counted, and within 1h of a system-down page in the province this does "
+                        "not page again. Find the failing check on the province dashboard."
                     ),
                 )
             )
