@@ -108,6 +108,9 @@ class ReadinessCheck(_Model):
     counterpart: str | None
     dispatch_done: int | None = Field(default=None, ge=0, le=34)
     per_commune: bool = False
+    # PromQL giving one series per province (label `province`), > 0 where Prometheus and the
+    # prober observed the check done; `$window` is the time since the run started.
+    evidence: str | None = None
 
 
 class _Systems(RootModel[dict[str, System]]):

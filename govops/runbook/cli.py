@@ -28,7 +28,7 @@ from govops.runbook.context import check_vars
 from govops.runbook.engine import actor_name
 from govops.runbook.executors.promql import prometheus_authorization
 from govops.runbook.state import RUN_FINAL, Store, open_store
-from govops.runbook.timeutil import from_epoch, iso, parse_time
+from govops.runbook.timeutil import from_epoch, iso, parse_time, shown_epoch
 
 EXIT_CODES = """\b
 Exit codes:
@@ -422,7 +422,7 @@ def status_cmd(run_id: str | None, as_json: bool, state: str | None) -> None:
                     r.env,
                     r.status,
                     str(len(r.provinces)),
-                    iso(from_epoch(r.created_at)),
+                    shown_epoch(r.created_at),
                     _shown(r.created_by),
                 )
             out.print(table)
@@ -464,20 +464,34 @@ def status_cmd(run_id: str | None, as_json: bool, state: str | None) -> None:
     default=None,
     help="Write to a file instead of standard output (its folders are made if missing).",
 )
+@click.option("--prometheus", default=None, help="Prometheus to ask for the evidence.")
+@click.option("--strict", is_flag=True, help="Exit 1 on a disagreement, 3 without evidence.")
 @state_option
 @handle_errors
-def report_cmd(run_id: str, fmt: str, output: Path | None, state: str | None) -> None:
-    """The national readiness report: the dispatch's table (N/34 beside the 28 June figure),
-    provinces, commune coverage, steps late or at risk. Reads the store read-only."""
-    from govops.runbook.report import render_report
+def report_cmd(
+    run_id: str,
+    fmt: str,
+    output: Path | None,
+    prometheus: str | None,
+    strict: bool,
+    state: str | None,
+) -> None:
+    """The national readiness report: each check N/34 as the steps reported and as Prometheus
+    observed, disagreements, provinces, communes, late steps. Exit 0 (also with evidence
+    unavailable); --strict: 1 on a disagreement, 3 without evidence; 2 bad input."""
+    from govops.runbook.report import observe, render_report, strict_exit
 
     with open_store(state, read_only=True) as store:
-        text = render_report(store.progress(run_id), fmt)
+        progress = store.progress(run_id)
+    evidence = observe(progress, prometheus)
+    text = render_report(progress, fmt, evidence)
     if output is None:
         click.echo(text, nl=False)
-        return
-    write_output(output, text, "--output")
-    err.print(f"wrote {_shown(output)}", highlight=False)
+    else:
+        write_output(output, text, "--output")
+        err.print(f"wrote {_shown(output)}", highlight=False)
+    if strict:
+        sys.exit(strict_exit(progress, evidence))
 
 
 for _command in (approve_cmd, decide_cmd, abort_cmd):

@@ -4,7 +4,6 @@ lines otherwise (CI logs, `| tee`)."""
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import replace
 from types import TracebackType
 
@@ -21,6 +20,7 @@ from rich.progress import (
 
 from govops.redact import redact_text
 from govops.runbook.engine import Event
+from govops.runbook.timeutil import clock
 
 FINISHED = ("done", "failed", "waiting")
 STYLE = {
@@ -102,7 +102,7 @@ class Display:
             progress.update(task, now=f"[{style}]{event.kind} {event.status}[/]")
 
     def _plain(self, event: Event) -> None:
-        stamp = time.strftime("%H:%M:%S")
+        stamp = clock()  # Vietnam's time, whatever the machine's zone
         if event.kind in ("notice", "halt", "wave", "end"):
             text = event.message or event.status
             self.console.print(f"{stamp} {event.kind}: {text}", highlight=False, soft_wrap=True)

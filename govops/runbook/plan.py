@@ -16,7 +16,7 @@ from govops.runbook.executors import EXECUTORS, ExecContext, Outcome, RunSetting
 from govops.runbook.model import Action, Runbook, Step
 from govops.runbook.scheduler import plan_waves, waves_of
 from govops.runbook.templating import TemplateError, render, render_value
-from govops.runbook.timeutil import format_duration, iso
+from govops.runbook.timeutil import format_duration, iso, shown
 
 CLEARS = ("people", "work", "responsibility", "product", "authority")
 DRY_RUN_ID = "dry-run"
@@ -71,6 +71,8 @@ def describe(action: Action, context: Mapping[str, Any]) -> str:
     try:
         args = spec.Args.model_validate(render_value(action.args, context))
         text = executor(action.executor).describe(args)
+        # The executor describes its default limit generically; the plan is per province.
+        text = text.replace("province_<province>", f"province_{context.get('province', '')}")
     except (TemplateError, ValidationError) as exc:
         text = f"{action.executor}: cannot render ({str(exc).splitlines()[0]})"
     return text + (f" — {action.note}" if action.note else "")
@@ -138,7 +140,7 @@ def plan_text(plan: Plan) -> str:
     rb = plan.runbook
     provinces = sorted({s.province for s in plan.steps})
     out = [
-        f"Plan (dry run): {rb.title} [{rb.name}] on {plan.env}, T0 {iso(plan.t0)}, "
+        f"Plan (dry run): {rb.title} [{rb.name}] on {plan.env}, T0 {shown(plan.t0)}, "
         f"{len(provinces)} provinces",
         "Waves, phase by phase:",
         *(f"  {line}" for line in plan.waves),
@@ -159,7 +161,7 @@ def plan_text(plan: Plan) -> str:
         if first.foreach:
             extra.append("per commune")
         out.append(
-            f"  {step_id}: {first.title} — deadline {iso(first.deadline)}, expected "
+            f"  {step_id}: {first.title} — deadline {shown(first.deadline)}, expected "
             f"{format_duration(first.expected)}, timeout {format_duration(first.timeout)}, "
             f"retries {first.retries}" + (f" ({'; '.join(extra)})" if extra else "")
         )

@@ -10,6 +10,7 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 _DURATION = re.compile(
     r"^\s*(?:(?P<d>\d+)d)?\s*(?:(?P<h>\d+)h)?\s*(?:(?P<m>\d+)m(?!s))?\s*"
@@ -129,6 +130,29 @@ def utcnow() -> datetime:
 
 def iso(moment: datetime | None) -> str:
     return moment.isoformat(timespec="seconds") if moment is not None else ""
+
+
+# Every time a person reads is shown in Vietnam's time (the cutover's dates are Vietnamese);
+# machine formats (JSON, metrics) keep ISO with its offset, in UTC.
+VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
+
+
+def shown(moment: datetime | None) -> str:
+    """A time for a person: `2025-06-28 13:00:00 +07:00` (Vietnam's time)."""
+    if moment is None:
+        return ""
+    local = moment.astimezone(VIETNAM)
+    offset = local.strftime("%z")
+    return f"{local:%Y-%m-%d %H:%M:%S} {offset[:3]}:{offset[3:]}"
+
+
+def shown_epoch(seconds: float | None) -> str:
+    return shown(from_epoch(seconds))
+
+
+def clock(moment: datetime | None = None) -> str:
+    """The time of day for a log line: `13:00:05` in Vietnam's time."""
+    return (moment or utcnow()).astimezone(VIETNAM).strftime("%H:%M:%S")
 
 
 def from_epoch(seconds: float | None) -> datetime | None:

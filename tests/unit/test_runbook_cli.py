@@ -77,7 +77,8 @@ def test_dry_run_prints_the_six_clears_per_province() -> None:
     assert result.exit_code == 0, result.output
     out = result.output
     assert "pilot: hue" in out and "wave 1: ho_chi_minh" in out
-    assert "deadline 2025-06-26T17:00:00+07:00" in out
+    assert "deadline 2025-06-26 17:00:00 +07:00" in out  # Vietnam's time, for a person
+    assert "--limit province_hue" in out and "province_<province>" not in out
     for clear in ("people:", "work:", "responsibility:", "product:", "authority:"):
         assert clear in out
     assert "× 168 communes" in out and "× 40 communes" in out
