@@ -44,6 +44,9 @@ SYSTEM_BLOCK = 8
 # for its monitoring host (at most 15 zones).
 ZONE_SLICE_BITS = 4
 BASTION_OFFSET = 20  # the national bastion, after the national hosts
+# The lab's authoritative DNS server (`dns`), after the counterparts' stand-ins. Production
+# has none of its own: Designate (infra/) serves its names.
+DNS_OFFSET = 15
 BASTION_VOLUME_GB = 10  # a jump host keeps nothing but logs
 
 
@@ -167,6 +170,9 @@ class Estate:
         if self.counterparts_hosted:
             for i, name in enumerate(self.catalog.national_hosts, start=1):
                 hosts.append(Host(name, base + i, None, None, (), ("national",), self.fqdn(name)))
+        if self.lab is not None:
+            dns = ("dns", base + DNS_OFFSET, None, None, ("dns",), ("dns_authoritative",))
+            hosts.append(Host(*dns, self.fqdn("dns")))
         if zoned:
             # Each zone's server in its own slice of the national range (slice 0: the rest).
             slices = national.subnets(new_prefix=national.prefixlen + ZONE_SLICE_BITS)

@@ -20,7 +20,7 @@ def test_shipped_estates_resolve() -> None:
     assert len(lab.provinces) == len(prod.provinces) == 34
     assert lab.lab is not None and "hue" in lab.lab.default_provinces
     # Lab: one host per system and a db per province, plus monitor and 4 national hosts.
-    assert len(lab.hosts()) == 34 * 6 + 5
+    assert len(lab.hosts()) == 34 * 6 + 6  # + monitor, 4 counterparts, dns
     assert prod.provinces["hue"].zone == "dc-central"
     assert str(prod.provinces["hue"].network) == "10.46.0.0/16"
     assert prod.provinces["ho_chi_minh"].sizes["db"].flavor == "g1.2xlarge"
