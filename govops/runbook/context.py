@@ -124,7 +124,14 @@ def province_vars(
     return context
 
 
-ENV_OVERRIDES = ("prometheus_url", "ca_bundle", "resolve", "ssh_key", "known_hosts")
+ENV_OVERRIDES = (
+    "prometheus_url",
+    "alertmanager_url",
+    "ca_bundle",
+    "resolve",
+    "ssh_key",
+    "known_hosts",
+)
 
 
 def resolve_settings(
@@ -162,6 +169,7 @@ def resolve_settings(
         log_dir=log_dir,
         inventory=inventory,
         prometheus_url=settings.prometheus_url or None,
+        alertmanager_url=settings.alertmanager_url or None,
         ca_bundle=path(settings.ca_bundle),
         resolve=settings.resolve,
         ssh_user=settings.ssh_user,

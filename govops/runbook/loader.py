@@ -64,6 +64,9 @@ class LintResult:
         return not self.errors
 
 
+SCOPE_LABELS = {"province", "system", "host"}  # the labels of exporters/rules' alerts
+
+
 def load_runbook(path: Path, root: Path | None = None) -> LoadedRunbook:
     """Load and lint `path`; raise InputErrors naming every problem (exit code 2)."""
     result = lint(path, root)
@@ -213,6 +216,8 @@ class _Linter:
                     f"foreach: commune (readiness check {check.id} is proven per commune)",
                     got=step.foreach,
                 )
+        if step.silence is not None:
+            self._silence((*at, "silence"), step)
         for i, pre in enumerate(step.preconditions):
             key: KeyPath = (*at, "preconditions", i)
             if pre.step is not None and pre.step not in earlier:
@@ -236,6 +241,18 @@ class _Linter:
                     )
             if pre.promql is not None:
                 self._templates((*key, "promql"), pre.promql, self.province_vars)
+
+    def _silence(self, at: KeyPath, step: Step) -> None:
+        """Scoped to what the step touches: a province, system or host matcher, never all."""
+        silence = step.silence or {}
+        if not SCOPE_LABELS & set(silence):
+            self.error(
+                at, f"a matcher on {', '.join(sorted(SCOPE_LABELS))} (what the step touches)"
+            )
+        for label, value in silence.items():
+            if value in ("~.*", "~.+"):
+                self.error((*at, label), "a value or a narrower regular expression", got=value)
+        self._templates(at, dict(silence), self.province_vars)
 
     def _action(self, at: KeyPath, action: Action, allowed: set[str], step: Step) -> None:
         spec = EXECUTORS.get(action.executor)

@@ -30,6 +30,7 @@ from govops.runbook.timeutil import Deadline, parse_duration, parse_time
 
 ID_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
 NAME_PATTERN = r"^[a-z][a-z0-9-]{0,62}$"
+LABEL_PATTERN = r"^[a-zA-Z_][a-zA-Z0-9_]*$"  # a Prometheus label name
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 Duration = Annotated[float, BeforeValidator(parse_duration)]
@@ -122,6 +123,10 @@ class Step(_Model):
     # When a crash leaves it uncertain whether the action took effect (nothing can verify it):
     # true runs it again, false (the default) waits for `govops cutover decide`.
     idempotent: bool = False
+    # Planned work (a drain, restart or switch): the alerts it causes are silenced in
+    # Alertmanager while it runs (and rolls back). Label → value, templated; "~" starts a
+    # regular expression. See silences.py.
+    silence: dict[Annotated[str, StringConstraints(pattern=LABEL_PATTERN)], Text] | None = None
 
     @property
     def expected(self) -> float:
@@ -167,6 +172,10 @@ class Waves(_Model):
     max_errors: ErrorBudget
 
 
+ALERTMANAGER_AUTH_HELP = (
+    "GOVOPS_ALERTMANAGER_TOKEN[_FILE] (a bearer token) or GOVOPS_ALERTMANAGER_USER with "
+    "GOVOPS_ALERTMANAGER_PASSWORD[_FILE] (basic auth)"
+)
 PROMETHEUS_AUTH_HELP = (
     "GOVOPS_PROMETHEUS_TOKEN[_FILE] (a bearer token) or GOVOPS_PROMETHEUS_USER with "
     "GOVOPS_PROMETHEUS_PASSWORD[_FILE] (basic auth)"
@@ -192,6 +201,9 @@ class Settings(_Model):
     environment)."""
 
     prometheus_url: Annotated[str | None, AfterValidator(_no_credentials)] = None
+    # Where steps' planned-work silences go (Alertmanager API v2); credentials as Prometheus's,
+    # from GOVOPS_ALERTMANAGER_TOKEN[_FILE] or _USER/_PASSWORD[_FILE].
+    alertmanager_url: Annotated[str | None, AfterValidator(_no_credentials)] = None
     ca_bundle: str | None = None
     inventory: str = "inventories/{{ env }}"
     resolve: Literal["dns", "inventory"] = "dns"

@@ -60,11 +60,19 @@ class RollingBack(Stepping):
         self._write_row(
             row, self._entry("rollback.start", province, step.id, item, attempt=row.attempt)
         )
+        # Undoing planned work is planned work too; it runs even if its silence cannot open.
+        problem = self._open_silence(province, step, rollback=True) if commune is None else None
+        if problem is not None:
+            self.observe(Event("notice", province, step.id, message=problem))
         outcome = Outcome(False, "not run")
-        for _ in range(step.retries + 1):
-            outcome = self._call(step.rollback, "rollback", province, step, row, commune)
-            if outcome.ok:
-                break
+        try:
+            for _ in range(step.retries + 1):
+                outcome = self._call(step.rollback, "rollback", province, step, row, commune)
+                if outcome.ok:
+                    break
+        finally:
+            if commune is None:
+                self._close_silence(province, step)
         row.status = "rolled_back" if outcome.ok else "rollback_failed"
         row.message = outcome.message or row.message
         self._write_row(

@@ -56,6 +56,7 @@ class Settling(RollingBack):
         seen = "no process recorded"
         if row.pid:
             if row.host and row.host != socket.gethostname():
+                self._close_silence(row.province, step)
                 self._uncertain(row, step, f"its process ran on {row.host}", ask=True)
                 return
             if row.pstart.partition(":")[0] == boot_id() and group_alive(row.pid, row.pstart):
@@ -80,6 +81,9 @@ class Settling(RollingBack):
                     seen = f"process group {row.pid} finished after the previous engine"
             else:
                 seen = f"process group {row.pid} had ended"
+        # Its process is gone: the planned work's silence (of the step or of its rollback) goes
+        # too; a step that runs again opens a new one.
+        self._close_silence(row.province, step)
         if row.status == "rolling_back":
             return
         commune = next((c for c in self.infos[row.province].communes if c.code == row.item), None)

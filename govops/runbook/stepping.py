@@ -28,7 +28,8 @@ from govops.runbook.executors import (
 from govops.runbook.executors.process import Spawned
 from govops.runbook.executors.promql import PromqlArgs, sample
 from govops.runbook.model import Action, Phase, Step
-from govops.runbook.recording import EngineBase, Event
+from govops.runbook.recording import Event
+from govops.runbook.silences import Silencing
 from govops.runbook.state import AuditEntry, Batch, Decision, StateError, StepRow
 from govops.runbook.templating import TemplateError, render_value
 
@@ -38,7 +39,7 @@ DONE = ("done", "skipped")  # a step the province goes on from
 PROCESS_EXECUTORS = ("local", "ansible")
 
 
-class Stepping(EngineBase):
+class Stepping(Silencing):
     def _run_step(self, province: str, phase: Phase, step: Step) -> str:
         row = self._row(province, phase, step, "")
         if row.status in DONE:
@@ -54,9 +55,25 @@ class Stepping(EngineBase):
             )
             self.observe(Event("step", province, step.id, status="failed", message=problem))
             return "failed"
-        if step.foreach == "commune":
-            return self._run_foreach(province, phase, step, row)
-        return self._run_item(province, phase, step, row, None)
+        # Planned work: its silence is open before the action may act, expired once it ends
+        # (done, failed, waiting or stopped); one that cannot open fails the step (silences.py).
+        problem = self._open_silence(province, step)
+        if problem is not None:
+            row.status, row.message, row.finished_at = "failed", problem, self.clock()
+            self._write_row(
+                row,
+                self._entry(
+                    "step.precondition", province, step.id, result="failed", detail=problem
+                ),
+            )
+            self.observe(Event("step", province, step.id, status="failed", message=problem))
+            return "failed"
+        try:
+            if step.foreach == "commune":
+                return self._run_foreach(province, phase, step, row)
+            return self._run_item(province, phase, step, row, None)
+        finally:
+            self._close_silence(province, step)
 
     def _run_foreach(self, province: str, phase: Phase, step: Step, row: StepRow) -> str:
         communes = self.infos[province].communes

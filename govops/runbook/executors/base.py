@@ -64,6 +64,7 @@ class RunSettings:
     log_dir: Path
     inventory: Path
     prometheus_url: str | None = None
+    alertmanager_url: str | None = None
     ca_bundle: Path | None = None
     resolve: str = "dns"
     ssh_user: str = "root"

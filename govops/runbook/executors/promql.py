@@ -84,26 +84,26 @@ AUTH_ENV = "GOVOPS_PROMETHEUS_"
 AUTH_HELP = PROMETHEUS_AUTH_HELP
 
 
-def _secret(name: str, environ: Mapping[str, str]) -> str | None:
-    """GOVOPS_PROMETHEUS_<name>, or the content of the file GOVOPS_PROMETHEUS_<name>_FILE."""
-    value = environ.get(AUTH_ENV + name) or None
-    file = environ.get(f"{AUTH_ENV}{name}_FILE") or None
+def _secret(name: str, environ: Mapping[str, str], prefix: str = AUTH_ENV) -> str | None:
+    """<prefix><name> (GOVOPS_PROMETHEUS_TOKEN, …), or the content of <prefix><name>_FILE."""
+    value = environ.get(prefix + name) or None
+    file = environ.get(f"{prefix}{name}_FILE") or None
     if value is not None and file is not None:
         raise InputError(
-            "(environment)", f"{AUTH_ENV}{name}", f"either it or {AUTH_ENV}{name}_FILE, not both"
+            "(environment)", f"{prefix}{name}", f"either it or {prefix}{name}_FILE, not both"
         )
     if file is not None:
         try:
             value = Path(file).read_text(encoding="utf-8").strip("\r\n")
         except (OSError, UnicodeDecodeError) as exc:
             raise InputError(
-                file, f"{AUTH_ENV}{name}_FILE", "a readable file holding the secret", got=str(exc)
+                file, f"{prefix}{name}_FILE", "a readable file holding the secret", got=str(exc)
             ) from None
         if not value:
-            raise InputError(file, f"{AUTH_ENV}{name}_FILE", "a file holding the secret (empty)")
+            raise InputError(file, f"{prefix}{name}_FILE", "a file holding the secret (empty)")
     if value is not None and any(ord(c) < 32 or ord(c) == 127 for c in value):
         raise InputError(
-            file or "(environment)", f"{AUTH_ENV}{name}", "one line without control characters"
+            file or "(environment)", f"{prefix}{name}", "one line without control characters"
         )
     return value
 
@@ -112,23 +112,29 @@ def prometheus_authorization(environ: Mapping[str, str] | None = None) -> str | 
     """The Authorization header value for Prometheus, from the environment (see the module's
     docstring); None when no credentials are given. Raises InputError (exit 2) when they are
     given wrongly: run it before starting a run."""
+    return authorization(AUTH_ENV, environ)
+
+
+def authorization(prefix: str, environ: Mapping[str, str] | None = None) -> str | None:
+    """The Authorization header from <prefix>TOKEN[_FILE] or <prefix>USER with
+    <prefix>PASSWORD[_FILE] (GOVOPS_PROMETHEUS_, GOVOPS_ALERTMANAGER_); None when none given."""
     env = os.environ if environ is None else environ
-    token = _secret("TOKEN", env)
-    user = env.get(AUTH_ENV + "USER") or None
-    password = _secret("PASSWORD", env)
+    token = _secret("TOKEN", env, prefix)
+    user = env.get(prefix + "USER") or None
+    password = _secret("PASSWORD", env, prefix)
     if token is not None:
         if user is not None or password is not None:
             raise InputError(
-                "(environment)", AUTH_ENV + "TOKEN", "a token or a user and password, not both"
+                "(environment)", prefix + "TOKEN", "a token or a user and password, not both"
             )
         return f"Bearer {token}"
     if user is None and password is None:
         return None
     if user is None or password is None:
-        missing = AUTH_ENV + ("USER" if user is None else "PASSWORD[_FILE]")
+        missing = prefix + ("USER" if user is None else "PASSWORD[_FILE]")
         raise InputError("(environment)", missing, "basic auth: a user and a password")
     if ":" in user or any(ord(c) < 32 for c in user):
-        raise InputError("(environment)", AUTH_ENV + "USER", "a user name without ':'")
+        raise InputError("(environment)", prefix + "USER", "a user name without ':'")
     pair = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
     return f"Basic {pair}"
 
