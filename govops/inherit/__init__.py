@@ -1,0 +1,1 @@
+"""Legacy data inheritance: the old provinces’ records moved, remapped and verified."""
