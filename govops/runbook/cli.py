@@ -26,7 +26,7 @@ from govops.runbook.cli_operators import abort_cmd, approve_cmd, decide_cmd
 from govops.runbook.cli_options import as_option, state_option
 from govops.runbook.context import check_vars
 from govops.runbook.engine import actor_name
-from govops.runbook.executors.promql import prometheus_authorization
+from govops.runbook.executors.promql import authorization, prometheus_authorization
 from govops.runbook.state import RUN_FINAL, Store, open_store
 from govops.runbook.timeutil import from_epoch, iso, parse_time, shown_epoch
 
@@ -271,6 +271,7 @@ def run_cmd(
     )
     runs.preflight(loaded.runbook, run_settings, str(runbook))
     prometheus_authorization()  # credentials given wrongly: exit 2 now, not at the first gate
+    authorization("GOVOPS_ALERTMANAGER_")  # likewise, not at the first silence
     who = actor_name(actor)
     with open_store(state) as store:
         run = runs.create_run(
@@ -314,6 +315,7 @@ def resume_cmd(run_id: str, no_wait: bool, state: str | None, actor: str | None)
 
     who = actor_name(actor)
     prometheus_authorization()  # credentials given wrongly: exit 2 now, not at the first gate
+    authorization("GOVOPS_ALERTMANAGER_")  # likewise, not at the first silence
     with open_store(state) as store:
         run = store.run(run_id)
         runs.resumable(run)
