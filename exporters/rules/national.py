@@ -70,6 +70,24 @@ def national_alerts() -> list[Alert]:
             "decide (done, retry or skip).",
         ),
         Alert(
+            "GovopsReadinessEvidenceDisagrees",
+            # Only checks with evidence somewhere (a check without an evidence query, or a
+            # prober not yet scraped anywhere, has nothing to disagree with).
+            "(\n  (govops_readiness_check_done == 1)\n"
+            "  unless on (province, check) (province_check:govops_readiness_evidence:max > 0)\n"
+            "  or\n  (govops_readiness_check_done == 0)\n"
+            "  and on (province, check) (province_check:govops_readiness_evidence:max > 0)\n)\n"
+            "and on (check) count by (check) (province_check:govops_readiness_evidence:max)",
+            "30m",
+            "warning",
+            "{{ $labels.province }}: readiness check {{ $labels.check }} as the runbook's steps "
+            "reported it ({{ $value }}) is not what Prometheus and the prober observe.",
+            "A step said the check was done but the prober has not seen it work in the last "
+            "6 hours (value 1), or the prober sees it work while no step reported it (value 0). "
+            "Do not count the province in the dispatch's figure until they agree: "
+            "govops cutover report RUN lists every disagreement per province.",
+        ),
+        Alert(
             "GovopsCutoverExporterDown",
             'up{job="cutover"} == 0 or govops_cutover_up == 0',
             "5m",

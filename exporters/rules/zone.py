@@ -11,6 +11,24 @@ from exporters.rules.conventions import (
     Alert,
     Record,
 )
+from govops.registry import catalog
+
+# The readiness evidence (readiness.yml `evidence:`) as the zone records it for the national
+# Prometheus: "observed during the last EVIDENCE_WINDOW" (the report uses the run's own span).
+EVIDENCE_WINDOW = "6h"
+EVIDENCE_START = "(time() - 21600)"
+
+
+def evidence_records() -> list[Record]:
+    return [
+        Record(
+            "province_check:govops_readiness_evidence:max",
+            check.evidence.replace("$window", EVIDENCE_WINDOW).replace("$start", EVIDENCE_START),
+            {"check": check_id},
+        )
+        for check_id, check in catalog().checks.items()
+        if check.evidence
+    ]
 
 
 def zone_records() -> list[Record]:
@@ -45,6 +63,7 @@ def zone_records() -> list[Record]:
             'min by (province, system) (probe_ssl_earliest_cert_expiry{job="blackbox_https"})'
             " - time()",
         ),
+        *evidence_records(),
     ]
 
 
