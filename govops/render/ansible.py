@@ -8,6 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 from govops.registry.estate import Estate, Host, ProvinceEstate, dns_label
+from govops.registry.geography import merged_from
+from govops.registry.legacy_portals import legacy_portal_domain, nginx_rules
 from govops.render.common import Files, agencies, header
 from govops.yamlio import dump_yaml as _dump
 
@@ -127,6 +129,8 @@ def _all_vars(estate: Estate) -> dict[str, Any]:
         "govops_systems": systems,
         "govops_counterparts": counterparts,
         "govops_national_network": str(estate.network.national),
+        # the old portals' path mapping (roles/legacy_portals), from the registry
+        "govops_legacy_portal_paths": nginx_rules(),
     }
 
 
@@ -165,4 +169,9 @@ def _province_vars(estate: Estate, pe: ProvinceEstate) -> dict[str, Any]:
         "sizes": {k: vars(v) for k, v in pe.sizes.items()},
         "agencies": agencies(p),
         "communes": [{"code": c.code_str, "name": c.name, "type": c.type} for c in p.communes],
+        # the old provinces' portals this province's front closes (roles/legacy_portals)
+        "legacy_portals": [
+            {"old_code": lp.old_code, "old_name": lp.old_name, "domain": legacy_portal_domain(lp)}
+            for lp in merged_from(p.codename)
+        ],
     }
