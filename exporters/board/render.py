@@ -85,6 +85,7 @@ class Board:
     readiness: list[ReadinessRow]
     alerts: list[dict[str, str]]
     took: float = 0.0
+    declared: int = 0  # provinces the estate declares (the board shows those watched)
 
     @property
     def provinces_up(self) -> int:
@@ -112,7 +113,15 @@ def collect(estate: Estate, prometheus: str, query: Query | None = None) -> Boar
         )
         for p, pe in estate.provinces.items()
     }
-    for s in ask(Q_FRONTS):
+    declared = len(rows)
+    fronts = ask(Q_FRONTS)
+    # The provinces this Prometheus watches (a probed front answers 0 or 1, never nothing): a
+    # lab running three of its 34 provinces shows three rows, not 31 rows of "no data".
+    # Nothing watched yet: every declared province, all "no data".
+    watched = {s.labels.get("province", "") for s in fronts} & set(rows)
+    if watched:
+        rows = {p: row for p, row in rows.items() if p in watched}
+    for s in fronts:
         row = rows.get(s.labels.get("province", ""))
         if row is not None and s.labels.get("system") in row.systems:
             row.systems[s.labels["system"]] = s.value
@@ -157,6 +166,7 @@ def collect(estate: Estate, prometheus: str, query: Query | None = None) -> Boar
         readiness=readiness,
         alerts=alerts,
         took=time.perf_counter() - started,
+        declared=declared,
     )
 
 

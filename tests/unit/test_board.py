@@ -14,7 +14,9 @@ import pytest
 from click.testing import CliRunner
 
 from exporters.board import render as board
+from exporters.board.prometheus import Sample
 from govops.cli import main
+from govops.registry.estate import load_estate
 from tests.chromium import png_size, screenshot
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -84,10 +86,13 @@ def test_board_renders_and_chromium_draws_it(prometheus: str, tmp_path: Path) ->
     )
     assert result.exit_code == 0, result.output
     html = out.read_text(encoding="utf-8")
-    assert 'id="provinces-up">1 / 34<' in html  # tuyen_quang only: hue's lgsp is down
+    # Prometheus watches hue and tuyen_quang (as a lab running two provinces): two rows, not
+    # 34 with 32 of them "no data"; tuyen_quang only is all up: hue's lgsp is down.
+    assert 'id="provinces-up">1 / 2<' in html
+    assert "watched: 2 of the 34 the estate declares" in html
     assert "procedures/sso_login" in html and "close_portal_interface" in html
     assert "GovopsSSOFailing" in html and "21 min" in html  # 1250 s of sync lag
-    assert html.count('class="down"') == 1 and html.count('class="nodata"') == 32 * 5
+    assert html.count('class="down"') == 1 and html.count('class="nodata"') == 0
     png = tmp_path / "board.png"
     screenshot(out, png, tmp_path)
     assert png_size(png) == (1400, 2400)
@@ -110,3 +115,31 @@ def test_unreachable_prometheus_is_one_clear_error(tmp_path: Path) -> None:
     )
     assert result.exit_code == 1
     assert "cannot query Prometheus" in result.output
+
+
+def test_a_prometheus_watching_nothing_yet_shows_every_declared_province() -> None:
+    def nothing(query: str) -> list[Sample]:
+        return []
+
+    collected = board.collect(
+        load_estate(ROOT / "inventories" / "lab" / "estate.yml"),
+        "http://prometheus.invalid",
+        nothing,
+    )
+    assert collected.declared == len(collected.provinces) == 34
+    assert all(v is None for row in collected.provinces for v in row.systems.values())
+
+
+def test_the_board_keeps_the_provinces_prometheus_watches() -> None:
+    def answer(query: str) -> list[Sample]:
+        if query == board.Q_FRONTS:
+            return [Sample({"province": "hue", "system": s}, 1.0) for s in board.SYSTEM_IDS]
+        return []
+
+    collected = board.collect(
+        load_estate(ROOT / "inventories" / "lab" / "estate.yml"),
+        "http://prometheus.invalid",
+        answer,
+    )
+    assert [row.codename for row in collected.provinces] == ["hue"]
+    assert collected.provinces_up == 1 and collected.declared == 34
