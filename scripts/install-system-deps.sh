@@ -11,6 +11,7 @@ PACKAGES=(
   openssh-client openssl ca-certificates
   # services the tests run themselves on loopback
   nginx postgresql-15
+  bind9 bind9-dnsutils
   prometheus prometheus-alertmanager prometheus-blackbox-exporter prometheus-node-exporter
   # headless browser for the smoke scenarios
   chromium
