@@ -23,6 +23,7 @@ LAZY_COMMANDS = {
     "converge": "govops.ansible.cli:converge_cmd",
     "cutover": "govops.runbook.cli:cutover_group",
     "estate": "govops.estate.cli:estate_group",
+    "inherit": "govops.inherit.cli:inherit_group",
     "lab": "govops.lab.cli:lab_group",
     "monitoring": "exporters.cli:monitoring_group",
     "plan": "govops.pulumi.cli:plan_cmd",

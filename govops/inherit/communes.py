@@ -30,9 +30,7 @@ def name_key(name: str) -> str:
     text = unicodedata.normalize("NFC", name).lower().strip()
     text = re.sub(r"^(thành phố|tỉnh|xã|phường|đặc khu|thị trấn)\s+", "", text)
     text = text.replace("đ", "d")
-    text = "".join(
-        c for c in unicodedata.normalize("NFD", text) if unicodedata.category(c) != "Mn"
-    )
+    text = "".join(c for c in unicodedata.normalize("NFD", text) if unicodedata.category(c) != "Mn")
     return re.sub(r"[\s\-'’]+", " ", text).strip()
 
 
@@ -76,7 +74,9 @@ class CommuneMap:
         kinds = {"mapped": 0, "ambiguous": 0, "unjoined": 0}
         for code in self.wards:
             _, reason = self.resolve(code)
-            kinds["mapped" if reason is None else "ambiguous" if reason == AMBIGUOUS else "unjoined"] += 1
+            kinds[
+                "mapped" if reason is None else "ambiguous" if reason == AMBIGUOUS else "unjoined"
+            ] += 1
         return {
             "registry_communes": self.registry_communes,
             "covered_communes": len(self.covered_communes),
@@ -110,7 +110,9 @@ def commune_map() -> CommuneMap:
         code = old["ward_code"]
         result.wards.setdefault(
             code,
-            OldWard(code, old["ward_name"], old["district_code"], old["district_name"], legacy.old_code),
+            OldWard(
+                code, old["ward_name"], old["district_code"], old["district_name"], legacy.old_code
+            ),
         )
         key = (new_province.get(new["province_code"], ""), name_key(new["ward_name"]))
         found = registry.get(key, [])

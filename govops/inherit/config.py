@@ -17,10 +17,16 @@ from typing import Any
 import psycopg
 import yaml
 
-from govops.errors import InputError
+from govops.errors import GovopsError, InputError
 from govops.inherit.communes import name_key
 from govops.redact import redact_dsn
 from govops.registry.geography import LegacyProvince, merged_from, provinces
+
+
+class Unreachable(GovopsError):
+    """A source or target that does not answer: bad input to this command (exit 2)."""
+
+    exit_code = 2
 
 
 def old_codename(lp: LegacyProvince) -> str:
@@ -39,7 +45,9 @@ class Source:
 def absorbed(province: str) -> list[LegacyProvince]:
     """The old provinces merged into `province`, other than its own predecessor."""
     if province not in provinces():
-        raise InputError("--province", "province", "a province codename (e.g. tuyen_quang)", province)
+        raise InputError(
+            "--province", "province", "a province codename (e.g. tuyen_quang)", province
+        )
     own = f"{provinces()[province].code:02d}"
     return [lp for lp in merged_from(province) if lp.old_code != own]
 
@@ -60,7 +68,10 @@ def _file_config(path: Path) -> dict[str, dict[str, str]]:
                 raise InputError(path, f"{key}.{name}", "a PostgreSQL DSN", dsn) from None
             if params.get("password"):
                 raise InputError(
-                    path, f"{key}.{name}", "a DSN without a password (use ~/.pgpass)", redact_dsn(dsn)
+                    path,
+                    f"{key}.{name}",
+                    "a DSN without a password (use ~/.pgpass)",
+                    redact_dsn(dsn),
                 )
         result[key] = {str(k): str(v) for k, v in section.items()}
     return result
@@ -81,19 +92,23 @@ def resolve(
         chosen = names.get(old_province) or codes.get(old_province)
         if chosen is None:
             raise InputError(
-                "--old-province", "old_province",
+                "--old-province",
+                "old_province",
                 f"one of the old provinces merged into {province}: {', '.join(sorted(names)) or 'none'}",
                 old_province,
             )
         olds = [chosen]
     if not olds:
-        raise InputError("--province", "province", "a province with old provinces merged in", province)
+        raise InputError(
+            "--province", "province", "a province with old provinces merged in", province
+        )
     conf = _file_config(config_path)
     env_target = os.environ.get(f"GOVOPS_INHERIT_TARGET_{province.upper()}")
     target_dsn = target or env_target or conf["targets"].get(province)
     if not target_dsn:
         raise InputError(
-            config_path, f"targets.{province}",
+            config_path,
+            f"targets.{province}",
             f"a target DSN (--target, GOVOPS_INHERIT_TARGET_{province.upper()} or this file)",
         )
     result = []
@@ -103,14 +118,17 @@ def resolve(
         dsn = dsn or conf["sources"].get(name)
         if not dsn:
             raise InputError(
-                config_path, f"sources.{name}",
+                config_path,
+                f"sources.{name}",
                 f"a source DSN (--source {name}=DSN, GOVOPS_INHERIT_SOURCE_{name.upper()} or this file)",
             )
         result.append(Source(province, lp, name, dsn))
     return target_dsn, result
 
 
-def connect(dsn: str, what: str, *, autocommit: bool = False) -> psycopg.Connection[tuple[Any, ...]]:
+def connect(
+    dsn: str, what: str, *, autocommit: bool = False
+) -> psycopg.Connection[tuple[Any, ...]]:
     """A connection in UTC (the canonical text of a timestamp), or a clear error (exit 2).
     Sources are read in autocommit: each batch's query sees committed rows, holds no snapshot."""
     try:
@@ -118,5 +136,7 @@ def connect(dsn: str, what: str, *, autocommit: bool = False) -> psycopg.Connect
             dsn, options="-c TimeZone=UTC", connect_timeout=10, autocommit=autocommit
         )
     except psycopg.OperationalError as exc:
-        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else "no answer"
-        raise InputError(what, "dsn", "a reachable PostgreSQL", f"{redact_dsn(dsn)}: {reason}") from None
+        reason = " ".join(str(exc).split())[:160] or "no answer"
+        raise InputError(
+            what, "dsn", "a reachable PostgreSQL", f"{redact_dsn(dsn)}: {reason}"
+        ) from None

@@ -101,9 +101,11 @@ def _map_values(cmap: CommuneMap, old_code: str) -> sql.Composable:
     rows = []
     for ward in cmap.wards_of(old_code):
         commune, reason = cmap.resolve(ward.code)
-        rows.append(sql.SQL("({}, {}::int, {})").format(
-            sql.Literal(ward.code), sql.Literal(commune), sql.Literal(reason)
-        ))
+        rows.append(
+            sql.SQL("({}, {}::int, {})").format(
+                sql.Literal(ward.code), sql.Literal(commune), sql.Literal(reason)
+            )
+        )
     if not rows:
         rows.append(sql.SQL("(NULL::text, NULL::int, NULL::text)"))
     return sql.SQL(", ").join(rows)
@@ -134,9 +136,9 @@ def batch_queries(
             sql.SQL(", ").join(map(sql.Identifier, target_cols)),
         )
         return [(out, into)]
-    join = sql.SQL("({}) c LEFT JOIN (VALUES {}) m(ward, commune, reason) ON m.ward = c.old_ward").format(
-        canon, _map_values(cmap, source.legacy.old_code)
-    )
+    join = sql.SQL(
+        "({}) c LEFT JOIN (VALUES {}) m(ward, commune, reason) ON m.ward = c.old_ward"
+    ).format(canon, _map_values(cmap, source.legacy.old_code))
     mapped = sql.SQL(
         "COPY (SELECT {}, m.commune FROM {} WHERE m.commune IS NOT NULL ORDER BY c.source_id) TO STDOUT"
     ).format(head, join)
@@ -147,8 +149,11 @@ def batch_queries(
         "COPY (SELECT {}, {}, c.source_id, c.old_ward, coalesce(m.reason, {}), {} FROM {} "
         "WHERE m.commune IS NULL ORDER BY c.source_id) TO STDOUT"
     ).format(
-        sql.Literal(kind), sql.Literal(source.codename), sql.Literal(UNKNOWN_WARD),
-        sql.SQL(business_text(kind, "c")), join,
+        sql.Literal(kind),
+        sql.Literal(source.codename),
+        sql.Literal(UNKNOWN_WARD),
+        sql.SQL(business_text(kind, "c")),
+        join,
     )
     into_q = sql.SQL(
         "COPY inherit_quarantine (kind, source, source_id, old_ward, reason, record) FROM STDIN"
@@ -168,6 +173,10 @@ def move_kind(
     progress: Callable[[int], None] = lambda n: None,
 ) -> Moved:
     """Move every source row past the checkpoint; returns what this call moved."""
+    if not (tgt.autocommit and src.autocommit):
+        raise ValueError(
+            "move_kind needs autocommit connections: each batch is its own transaction"
+        )
     check_foreign(tgt, source, kind)
     queries = batch_queries(vendor, kind, source, cmap)
     table = sql.Identifier(vendor.tables[kind])
@@ -178,7 +187,6 @@ def move_kind(
     result = Moved()
     while True:
         last, _, _ = checkpoint(tgt, source, kind)
-        tgt.rollback()
         row = src.execute(next_end, (last, batch)).fetchone()
         end = row[0] if row else None
         if end is None:

@@ -1,0 +1,202 @@
+"""One inheritance job: the sources of a province, each kind, planned, moved or verified.
+
+What the CLI, the runbooks and the benchmark call; it reports through callbacks and returns
+figures, printing nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from govops.errors import InputError
+from govops.inherit.communes import CommuneMap, commune_map
+from govops.inherit.config import Source, connect
+from govops.inherit.move import BATCH, Conn, Moved, checkpoint, move_kind, prepare_target, remaining
+from govops.inherit.schema import KIND_SYSTEM, Vendor, detect_vendor
+from govops.inherit.verify import Verdict, verify_kind
+
+# (source, kind, total) when a piece starts; (source, kind, rows) as it advances
+Start = Callable[[str, str, int], None]
+Advance = Callable[[str, str, int], None]
+
+
+def kinds_for(systems: tuple[str, ...]) -> list[str]:
+    known = sorted(set(KIND_SYSTEM.values()))
+    for system in systems:
+        if system not in known:
+            raise InputError(
+                "--system", "system", f"a system holding legacy records: {', '.join(known)}", system
+            )
+    return [k for k, s in KIND_SYSTEM.items() if not systems or s in systems]
+
+
+@dataclass
+class PlanRow:
+    source: str
+    old_code: str
+    vendor: str
+    kind: str
+    system: str
+    total: int
+    done: int
+    to_move: int
+    wards: dict[str, int]
+
+
+@contextmanager
+def _connections(
+    target: str, sources: list[Source]
+) -> Iterator[tuple[Conn, dict[str, tuple[Conn, Vendor]]]]:
+    tgt = connect(target, "target", autocommit=True)
+    opened: dict[str, tuple[Conn, Vendor]] = {}
+    try:
+        for s in sources:
+            src = connect(s.dsn, f"source {s.codename}", autocommit=True)
+            opened[s.codename] = (src, detect_vendor(src, f"source {s.codename}"))
+        yield tgt, opened
+    finally:
+        for src, _ in opened.values():
+            src.close()
+        tgt.close()
+
+
+def _ward_counts(cmap: CommuneMap, old_code: str) -> dict[str, int]:
+    counts = {"mapped": 0, "ambiguous": 0, "unjoined": 0}
+    for ward in cmap.wards_of(old_code):
+        commune, reason = cmap.resolve(ward.code)
+        counts[
+            "mapped" if commune else "ambiguous" if "several" in (reason or "") else "unjoined"
+        ] += 1
+    return counts
+
+
+def plan(target: str, sources: list[Source], kinds: list[str]) -> list[PlanRow]:
+    cmap = commune_map()
+    rows = []
+    with _connections(target, sources) as (tgt, opened):
+        prepare_target(tgt, cmap, sources)
+        for s in sources:
+            src, vendor = opened[s.codename]
+            for kind in kinds:
+                last, moved, quarantined = checkpoint(tgt, s, kind)
+                todo = remaining(src, vendor, kind, last)
+                rows.append(
+                    PlanRow(
+                        s.codename,
+                        s.legacy.old_code,
+                        vendor.name,
+                        kind,
+                        KIND_SYSTEM[kind],
+                        moved + quarantined + todo,
+                        moved + quarantined,
+                        todo,
+                        _ward_counts(cmap, s.legacy.old_code),
+                    )
+                )
+    return rows
+
+
+def run(
+    target: str,
+    sources: list[Source],
+    kinds: list[str],
+    *,
+    batch: int = BATCH,
+    start: Start = lambda s, k, n: None,
+    advance: Advance = lambda s, k, n: None,
+) -> dict[tuple[str, str], Moved]:
+    cmap = commune_map()
+    result = {}
+    with _connections(target, sources) as (tgt, opened):
+        prepare_target(tgt, cmap, sources)
+        for s in sources:
+            src, vendor = opened[s.codename]
+            for kind in kinds:
+                last, _, _ = checkpoint(tgt, s, kind)
+                start(s.codename, kind, remaining(src, vendor, kind, last))
+                result[(s.codename, kind)] = move_kind(
+                    src,
+                    tgt,
+                    vendor,
+                    s,
+                    kind,
+                    cmap,
+                    batch=batch,
+                    progress=lambda n, s=s, kind=kind: advance(s.codename, kind, n),  # type: ignore[misc]
+                )
+    return result
+
+
+def verify(
+    target: str,
+    sources: list[Source],
+    kinds: list[str],
+    *,
+    start: Start = lambda s, k, n: None,
+    advance: Advance = lambda s, k, n: None,
+) -> list[Verdict]:
+    cmap = commune_map()
+    verdicts = []
+    with _connections(target, sources) as (tgt, opened):
+        prepare_target(tgt, cmap, sources)
+        for s in sources:
+            src, vendor = opened[s.codename]
+            for kind in kinds:
+                start(s.codename, kind, 1)
+                verdicts.append(verify_kind(src, tgt, vendor, s, kind, cmap))
+                advance(s.codename, kind, 1)
+    return verdicts
+
+
+def status(target: str, limit: int) -> dict[str, Any]:
+    """What the target holds: checkpoints, verdicts, quarantine by reason and its records."""
+    with connect(target, "target", autocommit=True) as tgt:
+        exists = tgt.execute("SELECT to_regclass('inherit_checkpoint') IS NOT NULL").fetchone()
+        if not exists or not exists[0]:
+            return {"checkpoints": [], "verification": [], "quarantine": [], "quarantined": []}
+        checkpoints = [
+            dict(
+                zip(
+                    ("source", "kind", "last_id", "moved", "quarantined", "updated_at"),
+                    r,
+                    strict=True,
+                )
+            )
+            for r in tgt.execute(
+                "SELECT source, kind, last_id, moved, quarantined, updated_at FROM inherit_checkpoint "
+                "ORDER BY 1, 2"
+            )
+        ]
+        verification = [
+            dict(
+                zip(("source", "kind", "ok", "verified_at", "mismatches", "detail"), r, strict=True)
+            )
+            for r in tgt.execute(
+                "SELECT source, kind, ok, verified_at, mismatches, detail FROM inherit_verification "
+                "ORDER BY 1, 2"
+            )
+        ]
+        quarantine = [
+            dict(zip(("source", "kind", "reason", "records"), r, strict=True))
+            for r in tgt.execute(
+                "SELECT source, kind, reason, count(*) FROM inherit_quarantine GROUP BY 1, 2, 3 "
+                "ORDER BY 1, 2, 3"
+            )
+        ]
+        records = [
+            dict(zip(("source", "kind", "source_id", "old_ward", "reason"), r, strict=True))
+            for r in tgt.execute(
+                "SELECT source, kind, source_id, old_ward, reason FROM inherit_quarantine "
+                "ORDER BY source, kind, source_id LIMIT %s",
+                (limit,),
+            )
+        ]
+    return {
+        "checkpoints": checkpoints,
+        "verification": verification,
+        "quarantine": quarantine,
+        "quarantined": records,
+    }
