@@ -172,17 +172,67 @@ class DocAxis(Service):
         return 200, row
 
 
+ENDPOINT = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?$")
+
+
 class Ndxp(Service):
-    """national-ndxp: reachability and an echo with a stored receipt."""
+    """national-ndxp: reachability, an echo with a stored receipt, and the registration of
+    which provincial endpoint serves a province (the network transfer switches it from the
+    old provinces' endpoints to the merged province's system); dossiers sent through the
+    platform go to the registered endpoint."""
 
     schema = (
         """CREATE TABLE IF NOT EXISTS ndxp_receipts (id TEXT PRIMARY KEY, dataset TEXT NOT NULL,
             sha256 TEXT NOT NULL, bytes INTEGER NOT NULL, received_at TEXT NOT NULL)""",
+        """CREATE TABLE IF NOT EXISTS ndxp_providers (province TEXT PRIMARY KEY,
+            endpoint TEXT NOT NULL, previous TEXT, registered_at TEXT NOT NULL)""",
     )
 
     def routes(self, r: Routes) -> None:
         r.add("GET", "/api/ping", lambda req: (200, {"pong": True, "at": now_iso()}))
         r.add("POST", "/api/exchange/{dataset}", self.exchange)
+        r.add("PUT", "/api/providers/{province}", self.register_provider)
+        r.add("GET", "/api/providers/{province}", self.provider)
+        r.add("POST", "/api/providers/{province}/dossiers", self.deliver_dossier)
+
+    def register_provider(self, req: Request) -> tuple[int, Any]:
+        province = req.params["province"]
+        endpoint = need(req.json(), "endpoint", pattern=ENDPOINT).rstrip("/")
+        with self.db.tx() as tx:
+            row = tx.one("SELECT endpoint FROM ndxp_providers WHERE province = %s", (province,))
+            previous = row["endpoint"] if row else None
+            if previous == endpoint:  # a repeat changes nothing (idempotent)
+                return 200, {"province": province, "endpoint": endpoint, "changed": False}
+            tx.run("DELETE FROM ndxp_providers WHERE province = %s", (province,))
+            tx.run(
+                "INSERT INTO ndxp_providers (province, endpoint, previous, registered_at)"
+                " VALUES (%s, %s, %s, %s)",
+                (province, endpoint, previous, now_iso()),
+            )
+        return 200, {"province": province, "endpoint": endpoint, "previous": previous,
+                     "changed": True}  # fmt: skip
+
+    def provider(self, req: Request) -> tuple[int, Any]:
+        province = req.params["province"]
+        with self.db.tx() as tx:
+            row = tx.one("SELECT * FROM ndxp_providers WHERE province = %s", (province,))
+        if row is None:
+            raise HTTPError(404, "not_registered", f"no endpoint registered for {province}")
+        return 200, dict(row)
+
+    def deliver_dossier(self, req: Request) -> tuple[int, Any]:
+        """Forward a dossier to the endpoint registered for the province: where it lands is
+        where the platform's traffic goes."""
+        _, registered = self.provider(req)
+        endpoint = registered["endpoint"]
+        answer = self.client.call("POST", f"{endpoint}/api/dossiers", json_body=req.json())
+        body = answer.json()
+        if answer.status >= 300 or not isinstance(body, dict):
+            reason = body.get("message", "") if isinstance(body, dict) else ""
+            raise HTTPError(
+                502, "delivery_failed", f"{endpoint} answered {answer.status} {reason}".strip()
+            )
+        return 201, {"delivered_to": endpoint, "id": body.get("id"), "dossier": body}
 
     def exchange(self, req: Request) -> tuple[int, Any]:
         dataset = req.params["dataset"]
