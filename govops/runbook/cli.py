@@ -22,12 +22,13 @@ from govops.errors import GovopsError, InputError
 from govops.paths import cache_dir, repo_root
 from govops.redact import redact, redact_text
 from govops.runbook import runs
+from govops.runbook.cli_hints import hints, print_table, state_arg, status_store, summary
 from govops.runbook.cli_operators import abort_cmd, approve_cmd, decide_cmd
 from govops.runbook.cli_options import as_option, state_option
 from govops.runbook.context import check_vars
 from govops.runbook.engine import actor_name
 from govops.runbook.executors.promql import authorization, prometheus_authorization
-from govops.runbook.state import RUN_FINAL, Store, open_store
+from govops.runbook.state import Store, open_store
 from govops.runbook.timeutil import from_epoch, iso, parse_time, shown_epoch
 
 EXIT_CODES = """\b
@@ -338,7 +339,7 @@ def _drive(
         err.print(
             ("interrupted again: running actions are ended now; " if again else
              "interrupted: nothing new starts, running actions get a grace period; ")
-            + f"resume with `govops cutover resume {run.id}`",
+            + f"resume with `govops cutover resume {run.id}{state_arg(store)}`",
             highlight=False,
         )  # fmt: skip
         engine.interrupt()
@@ -357,7 +358,7 @@ def _drive(
             highlight=False,
         )
         sys.exit(runs.EXIT["lost"])
-    _summary(store, run.id)
+    summary(store, run.id)
     if engine.interrupted:
         sys.exit(130)
     code = runs.EXIT.get(status, 1)
@@ -365,27 +366,10 @@ def _drive(
         err.print(
             f"waiting for approvals or decisions: `govops cutover approve {run.id} STEP --as "
             f"NAME` / `govops cutover decide {run.id} STEP --province P --as NAME "
-            f"done|retry|skip`, then `govops cutover resume {run.id}`",
+            f"done|retry|skip`, then `govops cutover resume {run.id}{state_arg(store)}`",
             highlight=False,
         )
     sys.exit(code)
-
-
-def _summary(store: Store, run_id: str) -> None:
-    progress = store.progress(run_id)
-    counts: dict[str, int] = {}
-    for p in progress.provinces:
-        # A province between phases of a run that has ended is not running: it stopped there.
-        ended = progress.run.status in RUN_FINAL
-        status = "stopped" if p.status == "running" and ended else p.status
-        counts[status] = counts.get(status, 0) + 1
-    shown = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-    out.print(
-        f"run {run_id}: [bold]{progress.run.status}[/] — provinces: {shown}; "
-        f"{len(progress.late)} steps late, {len(progress.at_risk)} at risk. "
-        f"Report: govops cutover report {run_id}",
-        highlight=False,
-    )
 
 
 @cutover_group.command("status")
@@ -396,10 +380,18 @@ def _summary(store: Store, run_id: str) -> None:
 def status_cmd(run_id: str | None, as_json: bool, state: str | None) -> None:
     """Recent runs, or one run's provinces (status, steps done, failed step).
 
-    Reads the store read-only: a missing store is an error naming it (exit 2), never created."""
+    Reads the store read-only: a missing store is an error naming it (exit 2), never created.
+    Without --state (nor GOVOPS_RUNBOOK_STATE) and no store at the default place, the lab's
+    rehearsal store is read if there is exactly one."""
+    state, labs = status_store(state)
     with open_store(state, read_only=True) as store:
         if run_id is None:
             recent = store.runs(20)
+            if not recent and labs and not as_json:
+                err.print(
+                    f"no runs in {_shown(store.url)}; the lab's rehearsals: {hints(labs)}",
+                    soft_wrap=True,
+                )
             if as_json:
                 rows = [
                     {
@@ -427,7 +419,7 @@ def status_cmd(run_id: str | None, as_json: bool, state: str | None) -> None:
                     shown_epoch(r.created_at),
                     _shown(r.created_by),
                 )
-            out.print(table)
+            print_table(out, table)
             return
         progress = store.progress(run_id)
         if as_json:
@@ -446,7 +438,7 @@ def status_cmd(run_id: str | None, as_json: bool, state: str | None) -> None:
                 str(len(p.readiness_done)),
                 _shown(note[:70]),
             )
-        out.print(table)
+        print_table(out, table)
         out.print(f"{len(progress.late)} steps late, {len(progress.at_risk)} at risk")
 
 

@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from govops.cli import main
+from govops.runbook.state import open_store
 from tests.fixtures.runbook import ROOT, isolated_cache, runbook_doc, step, write_runbook
 
 __all__ = ["isolated_cache"]
@@ -268,3 +269,49 @@ def test_halted_run_summary_shows_provinces_stopped_between_phases(
     summary = " ".join(result.output.split()).rpartition("end: halted")[2]
     # tuyen_quang did phase one, then the run halted before phase two: not "running".
     assert ": halted" in summary and "1 stopped" in summary and "running" not in summary, summary
+
+
+def test_the_printed_report_hint_works_as_printed(tmp_path: Path, state: str) -> None:
+    path = write_runbook(tmp_path / "rb.yml", runbook_doc([("one", [step("a")])]))
+    result = cutover("run", str(path), "--provinces", "hue", "--state", state)
+    assert result.exit_code == 0, result.output
+    hint = re.search(r"Report: govops (cutover report .+)$", result.output, re.MULTILINE)
+    assert hint, result.output
+    assert f"--state {state}" in hint.group(1)
+    report = cutover(*hint.group(1).split()[1:])
+    assert report.exit_code == 0, report.output
+    assert "National readiness" in report.output
+    # In the default store the hint needs no --state.
+    result = cutover("run", str(path), "--provinces", "hue")
+    assert result.exit_code == 0, result.output
+    assert re.search(r"Report: govops cutover report \S+\s*$", result.output, re.MULTILINE)
+
+
+def test_status_without_options_finds_the_labs_rehearsal(
+    tmp_path: Path, isolated_cache: Path
+) -> None:
+    path = write_runbook(tmp_path / "rb.yml", runbook_doc([("one", [step("a")])]))
+    lab_store = isolated_cache / "lab" / "lab" / "rehearsal.sqlite3"
+    lab_store.parent.mkdir(parents=True)
+    ran = cutover("run", str(path), "--provinces", "hue", "--state", str(lab_store))
+    run_id = _run_id(ran)
+    # No store at the default place: the lab's one is read, and said so.
+    listed = cutover("status")
+    assert listed.exit_code == 0, listed.output
+    assert run_id in listed.output and "reading the lab's" in listed.output
+    # Two lab environments: each named, with the exact command.
+    other = isolated_cache / "lab" / "t1" / "rehearsal.sqlite3"
+    other.parent.mkdir(parents=True)
+    cutover("run", str(path), "--provinces", "hue", "--state", str(other))
+    listed = cutover("status")
+    assert listed.exit_code == 2
+    assert f"govops cutover status --state {lab_store}" in listed.output
+    assert f"govops cutover status --state {other}" in listed.output
+    # A default store with no run: the table is empty, and the hint says where the runs are.
+    with open_store(None):
+        pass  # created, as a first `cutover run` would
+    listed = cutover("status")
+    assert listed.exit_code == 0, listed.output
+    assert run_id not in listed.output.split("the lab's rehearsals")[0]
+    assert f"no runs in {isolated_cache / 'runbook' / 'state.sqlite3'}" in listed.output
+    assert f"govops cutover status --state {lab_store}" in listed.output
