@@ -26,6 +26,8 @@ from .config import PROVINCIAL, Config
 from .core import NOTICE, DatabaseUnavailable, HTTPError, Logger, UpstreamUnavailable
 from .db import Database, open_database
 from .faults import FAULT_SCHEMA, Faults, parse_fault
+from .opmode import SCHEMA as MODE_SCHEMA
+from .opmode import OperationMode
 from .service import (
     MAX_BODY,
     REQUEST,
@@ -76,6 +78,10 @@ class App:
         self.routes.add("GET", "/healthz", lambda req: (200, {"status": "ok", "standin": True}))
         self.routes.add("GET", "/readyz", self.readyz)
         self.routes.add("GET", "/version", self.version)
+        self.mode = OperationMode(self.db, config.kind, config.province)
+        self.routes.add("GET", "/api/operation-mode", self.mode.endpoint)
+        self.routes.add("PUT", "/api/operation-mode", self.mode.endpoint)
+        self.routes.add("GET", "/metrics", self.mode.metrics)
         self.service.routes(self.routes)
         self.loop: asyncio.AbstractEventLoop | None = None
         self.thread: threading.Thread | None = None
@@ -100,7 +106,7 @@ class App:
         self.thread.start()
         try:
             self._on_loop(self.client.open())
-            self.db.init_schema(FAULT_SCHEMA + self.service.schema)
+            self.db.init_schema(FAULT_SCHEMA + MODE_SCHEMA + self.service.schema)
             self.service.start()
             self.runner = self._on_loop(self._serve(sock))
         except BaseException:

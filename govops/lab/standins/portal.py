@@ -28,6 +28,8 @@ from .core import (
     province_param,
     text,
 )
+from .register import SCHEMA as REGISTER_SCHEMA
+from .register import CommuneRegister
 from .service import Request, Routes, Service, json_response, redirect
 from .tokens import TokenError, sign, verify
 
@@ -40,7 +42,7 @@ NOTIFICATION_COLUMNS = (
 )
 
 
-class Portal(Service):
+class Portal(CommuneRegister, Service):
     schema = (
         "CREATE TABLE IF NOT EXISTS portal_kv (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
         """CREATE TABLE IF NOT EXISTS sso_codes (code TEXT PRIMARY KEY, client_id TEXT NOT NULL,
@@ -67,6 +69,7 @@ class Portal(Service):
             state TEXT NOT NULL, changed_at TEXT NOT NULL)""",
         """CREATE TABLE IF NOT EXISTS agency_codes (province TEXT NOT NULL, code TEXT NOT NULL,
             name TEXT, published_at TEXT NOT NULL, PRIMARY KEY (province, code))""",
+        *REGISTER_SCHEMA,  # which procedures system serves which commune (register.py)
     )
 
     key = b""
@@ -102,6 +105,7 @@ class Portal(Service):
         r.add("POST", p + "/portal-interface/{action}", self.set_portal_interface)
         r.add("PUT", f"{p}/agency-codes", self.publish_agencies)
         r.add("GET", f"{p}/agency-codes", self.agencies)
+        self.register_routes(r)
 
     # -- single sign-on ---------------------------------------------------------------
     def authorize(self, req: Request) -> web.Response:
