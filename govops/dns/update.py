@@ -191,6 +191,7 @@ def switch(
             raise DnsError(f"{move.name}: no recorded old RRset (run lower-ttl first)")
         replace(server, tsig, move.zone, move.name, want, rr)
     state.switched_at = st.now()
+    state.rolled_back_at = None
     st.save(state_dir, state)
     return state
 
