@@ -12,10 +12,13 @@ import shutil
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from rich.console import Console
+from rich.measure import Measurement
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -23,6 +26,7 @@ from govops.clikit import err, fail, handle_errors, out
 from govops.lab import hosts as lab_hosts
 from govops.lab.image import ensure_image
 from govops.lab.paths import LabPaths, inventories_dir
+from govops.lab.podman import Podman
 from govops.lab.sshkeys import ssh_options
 from govops.lab.topology import load_topology, parse_provinces, select_hosts
 
@@ -162,25 +166,72 @@ def status_cmd(env: str, as_json: bool) -> None:
     containers = lab_hosts.list_containers(lab_hosts.default_podman(paths), env)
     if containers:
         lab_hosts.write_records(paths, env, containers)
+    degraded = failed_units(lab_hosts.default_podman(paths), containers)
     if as_json:
-        click.echo(json.dumps(lab_hosts.status_rows(containers), indent=2))
+        rows = lab_hosts.status_rows(containers)
+        for row, c in zip(rows, containers, strict=True):
+            row["failed_units"] = degraded.get(c.name)
+        click.echo(json.dumps(rows, indent=2))
         return
+    print_table(out, status_table(env, containers, degraded))
+
+
+def parse_failed_units(listing: str) -> list[str]:
+    """Unit names from `systemctl list-units --state=failed --plain --no-legend`."""
+    return [line.split()[0] for line in listing.splitlines() if line.strip()]
+
+
+def failed_units(
+    podman: Podman, containers: list[lab_hosts.Container]
+) -> dict[str, list[str] | None]:
+    """Each running host's failed systemd units (None: systemd did not answer)."""
+    command = ("systemctl", "list-units", "--state=failed", "--plain", "--no-legend")
+
+    def ask(c: lab_hosts.Container) -> tuple[str, list[str] | None]:
+        proc = podman.run("exec", c.container, *command, check=False, timeout=30)
+        return c.name, parse_failed_units(proc.stdout) if proc.returncode == 0 else None
+
+    running = [c for c in containers if c.running]
+    if not running:
+        return {}
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        return dict(pool.map(ask, running))
+
+
+def status_table(
+    env: str, containers: list[lab_hosts.Container], degraded: dict[str, list[str] | None]
+) -> Table:
     running = sum(c.running for c in containers)
-    table = Table(title=f"{env} lab: {running} of {len(containers)} hosts running")
-    for column in ("host", "ip", "province", "system", "state", "image"):
+    sick = sum(1 for units in degraded.values() if units)
+    title = f"{env} lab: {running} of {len(containers)} hosts running, {sick} degraded"
+    table = Table(title=title)
+    for column in ("host", "ip", "province", "system", "state", "degraded units", "image"):
         table.add_column(column)
     for c in containers:
-        style = "" if c.running else "red"
+        units = degraded.get(c.name)
+        shown = "?" if c.running and units is None else ", ".join(units or []) or "-"
+        style = "" if c.running and not units else "red"
         table.add_row(
             c.name,
             c.ip,
             c.province or "-",
             c.system or "-",
             c.state,
+            shown,
             c.image.rsplit(":", 1)[-1],
             style=style,
         )
-    out.print(table)
+    return table
+
+
+def print_table(console: Console, table: Table) -> None:
+    """On a terminal as wide as it is; piped, as wide as its content: a host name, an address
+    or a run id cut with "…" cannot be copied into the next command."""
+    if console.is_terminal:
+        console.print(table)
+        return
+    wide = Measurement.get(console, console.options.update_width(10_000), table).maximum
+    Console(file=console.file, width=max(wide, 20), emoji=False).print(table)
 
 
 @lab_group.command("down")

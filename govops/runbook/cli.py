@@ -19,10 +19,11 @@ from rich.table import Table
 
 from govops.clikit import check_env, err, handle_errors, out, write_output
 from govops.errors import GovopsError, InputError
+from govops.lab.cli import print_table
 from govops.paths import cache_dir, repo_root
 from govops.redact import redact, redact_text
 from govops.runbook import runs
-from govops.runbook.cli_hints import hints, print_table, state_arg, status_store, summary
+from govops.runbook.cli_hints import hints, state_arg, status_store, summary
 from govops.runbook.cli_operators import abort_cmd, approve_cmd, decide_cmd
 from govops.runbook.cli_options import as_option, state_option
 from govops.runbook.context import check_vars

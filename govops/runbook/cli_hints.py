@@ -6,24 +6,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from rich.console import Console
 from rich.markup import escape
-from rich.measure import Measurement
-from rich.table import Table
 
 from govops.clikit import err, out
 from govops.redact import redact_text
 from govops.runbook.state import RUN_FINAL, Store, default_url
-
-
-def print_table(console: Console, table: Table) -> None:
-    """On a terminal as wide as it is; piped, as wide as its content: a host name, an address
-    or a run id cut with "…" cannot be copied into the next command."""
-    if console.is_terminal:
-        console.print(table)
-        return
-    wide = Measurement.get(console, console.options.update_width(10_000), table).maximum
-    Console(file=console.file, width=max(wide, 20), emoji=False).print(table)
 
 
 def state_arg(store: Store) -> str:
