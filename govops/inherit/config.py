@@ -137,6 +137,4 @@ def connect(
         )
     except psycopg.OperationalError as exc:
         reason = " ".join(str(exc).split())[:160] or "no answer"
-        raise InputError(
-            what, "dsn", "a reachable PostgreSQL", f"{redact_dsn(dsn)}: {reason}"
-        ) from None
+        raise Unreachable(f"{what}: cannot reach {redact_dsn(dsn)}: {reason}") from None
