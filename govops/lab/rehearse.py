@@ -4,7 +4,8 @@
 2. converge: `govops converge` (playbooks/site.yml: platform, systems, monitoring);
 3. monitoring: wait until the lab's Prometheus sees every system of every province up;
 4. cutover: runbooks/rehearsal.yml across the lab's provinces, its manual gates approved by
-   the named rehearsal operator, then the readiness report (text, and HTML in the cache).
+   the named rehearsal operator, then the readiness report (text, and HTML in the cache);
+5. alerts: "alerts firing: N" from the lab's Prometheus (0 expected: a healthy lab is silent).
 
 Each stage is the same command an engineer would type, run as a child process so its own
 progress and output show as they are; a stage that fails stops the rehearsal (the later ones
@@ -27,6 +28,7 @@ from govops.lab.podman import Podman, write_containers_conf
 
 REHEARSAL = "runbooks/rehearsal.yml"
 UP_QUERY = "province_system:govops_front_up:max == 1"
+FIRING_QUERY = 'ALERTS{alertstate="firing"}'
 SYSTEMS = 5
 
 
@@ -66,12 +68,14 @@ class Rehearser:
         paths: LabPaths,
         say: Callable[[str], None],
         monitoring_timeout: float = 600.0,
+        alerts_timeout: float = 300.0,
     ) -> None:
         self.result = Rehearsal(env, list(provinces))
         self.approver = approver
         self.paths = paths
         self.say = say
         self.monitoring_timeout = monitoring_timeout
+        self.alerts_timeout = alerts_timeout
         self.state = paths.env_dir(env) / "rehearsal.sqlite3"
 
     # -- the stages -------------------------------------------------------------------------
@@ -81,6 +85,8 @@ class Rehearser:
             ("converge", self.converge),
             ("monitoring", self.monitoring),
             ("cutover", self.cutover),
+            # The end of a full rehearsal: a healthy lab is silent (issue 17).
+            ("alerts", self.alerts),
         ]
         for name, stage in stages:
             self.say(f"── {name} ──")
@@ -90,7 +96,7 @@ class Rehearser:
             except StageFailed as failed:
                 detail, ok = str(failed), False
             self.result.stages.append(Stage(name, ok, time.monotonic() - started, detail))
-            if not ok or name == until:
+            if not ok or (name == until and until != "cutover"):
                 break
         return self.result
 
@@ -146,6 +152,30 @@ class Rehearser:
                 f"see `govops cutover status {self.result.run_id} --state {self.state}`"
             )
         return f"run {self.result.run_id} completed in every province"
+
+    def alerts(self) -> str:
+        """alerts firing: N, from the lab's Prometheus, once the rehearsal's own effects have
+        cleared (a step's probes recover within a scrape or two); N > 0 fails, naming them."""
+        if not self._query("up"):  # _query answers [] when Prometheus does not answer
+            raise StageFailed("Prometheus on monitor did not answer: alerts firing unknown")
+        deadline = time.monotonic() + self.alerts_timeout
+        firing: list[dict[str, dict[str, object]]] = []
+        while True:
+            firing = self._query(FIRING_QUERY)
+            if not firing or time.monotonic() >= deadline:
+                break
+            time.sleep(10)
+        if not firing:
+            return "alerts firing: 0"
+        names = sorted(
+            "{alertname}({province}{system})".format(
+                alertname=r["metric"].get("alertname", "?"),
+                province=r["metric"].get("province", ""),
+                system=("/" + str(r["metric"]["system"])) if r["metric"].get("system") else "",
+            )
+            for r in firing
+        )
+        raise StageFailed(f"alerts firing: {len(firing)} after the rehearsal: {', '.join(names)}")
 
     # -- helpers ----------------------------------------------------------------------------
     def _call(
