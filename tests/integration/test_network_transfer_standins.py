@@ -101,6 +101,10 @@ def test_switch_lands_in_the_new_system_and_rollback_in_the_old(
     for base, d in ((old, before), (new, after), (old, back)):
         assert _http("DELETE", f"{base}/api/dossiers/{d['id']}")[0] == 200
     assert call("register_provider", {"province": NEW, "endpoint": "file:///etc"})[0] == 400
+    # A province never registered before the transfer rolls back to none registered.
+    assert call("unregister_provider", {"province": NEW})[1]["unregistered"] is True
+    assert call("unregister_provider", {"province": NEW})[1]["unregistered"] is False
+    assert call("provider", {"province": NEW})[0] == 404
 
 
 def test_a_dead_new_system_fails_the_delivery(standins: StandinEstate, tmp_path: Path) -> None:

@@ -193,6 +193,7 @@ class Ndxp(Service):
         r.add("POST", "/api/exchange/{dataset}", self.exchange)
         r.add("PUT", "/api/providers/{province}", self.register_provider)
         r.add("GET", "/api/providers/{province}", self.provider)
+        r.add("DELETE", "/api/providers/{province}", self.unregister_provider)
         r.add("POST", "/api/providers/{province}/dossiers", self.deliver_dossier)
 
     def register_provider(self, req: Request) -> tuple[int, Any]:
@@ -211,6 +212,13 @@ class Ndxp(Service):
             )
         return 200, {"province": province, "endpoint": endpoint, "previous": previous,
                      "changed": True}  # fmt: skip
+
+    def unregister_provider(self, req: Request) -> tuple[int, Any]:
+        """A rollback to "no endpoint of the new province registered" (idempotent)."""
+        province = req.params["province"]
+        with self.db.tx() as tx:
+            gone = tx.run("DELETE FROM ndxp_providers WHERE province = %s", (province,))
+        return 200, {"province": province, "unregistered": bool(gone)}
 
     def provider(self, req: Request) -> tuple[int, Any]:
         province = req.params["province"]
