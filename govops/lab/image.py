@@ -207,8 +207,41 @@ def build_image(podman: Podman, files: BuildFiles, ref: str, console: Console) -
 
 
 def _step(console: Console, what: str, action: Callable[[], None]) -> None:
-    with console.status(what):
-        action()
+    """A spinner on a terminal; piped (CI, `make lab | tee`), where Rich shows no live display,
+    a line when it starts and one when it ends: minutes of silence look like a hang."""
+    if console.is_terminal:
+        with console.status(what):
+            action()
+        return
+    started = time.monotonic()
+    console.print(f"lab image: {what}…", highlight=False, soft_wrap=True)
+    action()
+    console.print(
+        f"lab image: {what}: done ({time.monotonic() - started:.0f} s)",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+class PlainProgress:
+    """debootstrap's progress as plain lines for a console that is not a terminal: a line when
+    its stage changes (Retrieving, Validating, Extracting, Unpacking, Configuring, …) and at
+    least every `every` seconds meanwhile, with the count of its messages and the time."""
+
+    def __init__(self, started: float, every: float = 15.0) -> None:
+        self.started, self.every = started, every
+        self.stage, self.last, self.count = "", started, 0
+
+    def line(self, text: str, now: float) -> str | None:
+        if not text.startswith(("I: ", "W: ", "E: ")):
+            return None
+        self.count += 1
+        message = text[3:].strip()
+        stage = message.split(" ", 1)[0]
+        if stage == self.stage and now - self.last < self.every and not text.startswith("E: "):
+            return None
+        self.stage, self.last = stage, now
+        return f"lab image: debootstrap [{self.count}, {now - self.started:.0f} s] {message}"
 
 
 def _debootstrap(files: BuildFiles, packages: Sequence[str], log: TextIO, console: Console) -> None:
@@ -225,6 +258,14 @@ def _debootstrap(files: BuildFiles, packages: Sequence[str], log: TextIO, consol
     ]
     log.write(f"$ {' '.join(argv)}\n")
     columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+    plain = None if console.is_terminal else PlainProgress(time.monotonic())
+    if plain is not None:
+        console.print(
+            f"lab image: debootstrap of {len(packages)} packages (~50 s + packages; log: "
+            f"{files.log})",
+            highlight=False,
+            soft_wrap=True,
+        )
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task("debootstrap: starting", total=None)
         with subprocess.Popen(
@@ -234,7 +275,11 @@ def _debootstrap(files: BuildFiles, packages: Sequence[str], log: TextIO, consol
             steps = 0
             for line in proc.stdout:
                 log.write(line)
-                if line.startswith(("I: ", "W: ", "E: ")):
+                if plain is not None:
+                    said = plain.line(line, time.monotonic())
+                    if said is not None:
+                        console.print(said, highlight=False, soft_wrap=True, markup=False)
+                elif line.startswith(("I: ", "W: ", "E: ")):
                     steps += 1
                     desc = f"debootstrap (~50 s + packages): {line[3:].strip()} [{steps}]"
                     progress.update(task, description=desc)
@@ -315,24 +360,31 @@ def _tar(files: BuildFiles, log: TextIO) -> None:
 
 
 def _import(podman: Podman, files: BuildFiles, ref: str, console: Console) -> None:
-    with console.status(f"importing {files.tarball.name} as {ref}"):
-        try:
-            podman.run(
-                "import",
-                "--change",
-                'CMD ["/sbin/init"]',
-                # systemd shuts down cleanly on SIGRTMIN+3, not on SIGTERM.
-                "--change",
-                "STOPSIGNAL SIGRTMIN+3",
-                "--change",
-                f"LABEL govops.lab.image={files.tag}",
-                str(files.tarball),
-                ref,
-            )
-        except PodmanError as exc:
-            with files.log.open("a", encoding="utf-8") as log:
-                log.write(f"{exc}\n")
-            raise ImageBuildError(f"podman import failed: {exc.stderr}", files.log) from exc
+    _step(
+        console,
+        f"importing {files.tarball.name} as {ref}",
+        lambda: _podman_import(podman, files, ref),
+    )
+
+
+def _podman_import(podman: Podman, files: BuildFiles, ref: str) -> None:
+    try:
+        podman.run(
+            "import",
+            "--change",
+            'CMD ["/sbin/init"]',
+            # systemd shuts down cleanly on SIGRTMIN+3, not on SIGTERM.
+            "--change",
+            "STOPSIGNAL SIGRTMIN+3",
+            "--change",
+            f"LABEL govops.lab.image={files.tag}",
+            str(files.tarball),
+            ref,
+        )
+    except PodmanError as exc:
+        with files.log.open("a", encoding="utf-8") as log:
+            log.write(f"{exc}\n")
+        raise ImageBuildError(f"podman import failed: {exc.stderr}", files.log) from exc
 
 
 def _prune_old(podman: Podman, files: BuildFiles) -> None:
