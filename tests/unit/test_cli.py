@@ -109,3 +109,23 @@ def test_render_from_pulumi_fills_addresses_and_names_unknown_hosts(
     assert result.exit_code == 2
     assert "hue.json" in result.output and "atlantis-db" in result.output
     assert "Traceback" not in result.output
+
+
+def test_readme_urls_reach_the_lab_from_the_controller() -> None:
+    """A lab host's name (`monitor`, `hue-procedures`) resolves only inside the lab's podman
+    network: a command the README shows for the controller uses the host's address."""
+    import re
+
+    import yaml
+
+    topology = yaml.safe_load((ROOT / "inventories/lab/topology.yml").read_text(encoding="utf-8"))
+    lab_hosts = {h["name"]: h["ip"] for h in topology["hosts"]}
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    urls = re.findall(r"--(?:prometheus|alertmanager\.url)[ =](https?://[^\s`]+)", readme)
+    assert urls, "the README shows no --prometheus example any more: adjust this test"
+    for url in urls:
+        host = re.match(r"https?://([^:/]+)", url)
+        assert host is not None
+        assert host.group(1) not in lab_hosts, f"README: {url} does not resolve from the controller"
+        if host.group(1).startswith("10.213."):
+            assert host.group(1) in lab_hosts.values(), f"README: {url} is no lab host's address"
