@@ -23,6 +23,14 @@ OFFICIAL_CHECKS = (
     "gateway_relay",
     "dossier_sync",
 )
+# Right after a system-down page resolves, the alerts Alertmanager inhibited for it (the
+# province's transactions) would page until the prober's next scrape proves them well again:
+# they hold this long after the page ends (Alertmanager inhibits them while it fires).
+AFTER_SYSTEM_DOWN = (
+    'max by (province) (max_over_time(ALERTS{alertname="GovopsSystemDown", '
+    'alertstate="firing"}[5m]))\n'
+    'unless on (province) ALERTS{alertname="GovopsSystemDown", alertstate="firing"}'
+)
 # Fronts of the provinces' systems (national counterparts are probed too, tier="national").
 FRONTS = 'job="blackbox_https", tier!="national"'
 

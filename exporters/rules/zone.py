@@ -4,6 +4,7 @@ exporters and the domain prober."""
 from __future__ import annotations
 
 from exporters.rules.conventions import (
+    AFTER_SYSTEM_DOWN,
     CERT_CRITICAL_DAYS,
     CERT_WARNING_DAYS,
     FRONTS,
@@ -103,7 +104,8 @@ def zone_alerts() -> list[Alert]:
         ),
         Alert(
             "GovopsSSOFailing",
-            'max by (province) (govops_probe_success{check="sso_login"}) == 0',
+            'max by (province) (govops_probe_success{check="sso_login"}) == 0'
+            f"\nunless on (province)\n({AFTER_SYSTEM_DOWN})",
             "5m",
             "critical",
             "Citizens of {{ $labels.province }} cannot sign in from the national portal "
@@ -115,7 +117,8 @@ def zone_alerts() -> list[Alert]:
         ),
         Alert(
             "GovopsDossierSubmissionFailing",
-            'max by (province) (govops_probe_success{check="dossier_submit"}) == 0',
+            'max by (province) (govops_probe_success{check="dossier_submit"}) == 0'
+            f"\nunless on (province)\n({AFTER_SYSTEM_DOWN})",
             "10m",
             "critical",
             "Dossiers cannot be submitted in some communes of {{ $labels.province }}.",
@@ -126,7 +129,8 @@ def zone_alerts() -> list[Alert]:
         Alert(
             "GovopsTransactionFailing",
             "max by (province, system, check) (govops_probe_success"
-            '{check!~"sso_login|dossier_submit|front_ready"}) == 0',
+            '{check!~"sso_login|dossier_submit|front_ready"}) == 0'
+            f"\nunless on (province)\n({AFTER_SYSTEM_DOWN})",
             "10m",
             "warning",
             "{{ $labels.province }}: the {{ $labels.check }} transaction of {{ $labels.system }} "
@@ -137,7 +141,8 @@ def zone_alerts() -> list[Alert]:
         ),
         Alert(
             "GovopsDossierSyncLagging",
-            f"max by (province) (govops_dossier_sync_lag_seconds) > {SYNC_LAG_WARNING_SECONDS}",
+            f"max by (province) (govops_dossier_sync_lag_seconds) > {SYNC_LAG_WARNING_SECONDS}"
+            f"\nunless on (province)\n({AFTER_SYSTEM_DOWN})",
             "10m",
             "warning",
             "Dossier records of {{ $labels.province }} reach the national portal "
@@ -151,7 +156,8 @@ def zone_alerts() -> list[Alert]:
             "count by (province) (\n"
             "  time() - govops_commune_last_success_timestamp_seconds\n"
             "  > on (province) group_left ()\n"
-            "  max by (province) (govops_commune_test_period_seconds)\n) > 0",
+            "  max by (province) (govops_commune_test_period_seconds)\n) > 0"
+            f"\nunless on (province)\n({AFTER_SYSTEM_DOWN})",
             "30m",
             "warning",
             "{{ $value }} communes of {{ $labels.province }} have had no successful test "
