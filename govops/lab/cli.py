@@ -224,6 +224,11 @@ def status_table(
     return table
 
 
+def next_commands(run_id: str, state: Path) -> list[str]:
+    """What to run after a rehearsal, exact: its store is not the default one."""
+    return [f"govops cutover {cmd} {run_id} --state {state}" for cmd in ("status", "report")]
+
+
 def print_table(console: Console, table: Table) -> None:
     """On a terminal as wide as it is; piped, as wide as its content: a host name, an address
     or a run id cut with "…" cannot be copied into the next command."""
@@ -320,8 +325,11 @@ def rehearse_cmd(env: str, provinces: str | None, until: str, approver: str) -> 
     for stage in result.stages:
         mark = "[green]ok[/]" if stage.ok else "[red]failed[/]"
         table.add_row(stage.name, mark, f"{stage.seconds:.0f} s", stage.detail)
-    out.print(table)
+    print_table(out, table)
     if result.report_html is not None:
         out.print(f"readiness report: {result.report_html}", soft_wrap=True)
+    if result.run_id:
+        for line in next_commands(result.run_id, rehearser.state):
+            out.print(line, soft_wrap=True, highlight=False, markup=False)
     if not result.ok:
         sys.exit(1)

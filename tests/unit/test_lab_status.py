@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
+import pytest
 from rich.console import Console
 
 from govops.lab.cli import parse_failed_units, print_table, status_table
@@ -68,3 +70,32 @@ def test_on_a_terminal_the_table_fits_the_terminal() -> None:
     containers = [_container("ho-chi-minh-procedures-replica-02", "10.213.179.254")]
     print_table(terminal, status_table("lab", containers, {}))
     assert max(len(line) for line in buffer.getvalue().splitlines()) <= 60
+
+
+def test_the_commands_a_rehearsal_prints_work_as_printed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GOVOPS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("GOVOPS_RUNBOOK_STATE", raising=False)
+    from click.testing import CliRunner
+
+    from govops.cli import main
+    from govops.lab.cli import next_commands
+    from tests.fixtures.runbook import runbook_doc, step, write_runbook
+
+    # A rehearsal's store: not the default one (GOVOPS_CACHE is the test's own, empty).
+    store = tmp_path / "cache" / "lab" / "lab" / "rehearsal.sqlite3"
+    store.parent.mkdir(parents=True)
+    book = write_runbook(tmp_path / "rb.yml", runbook_doc([("one", [step("a")])]))
+    runner = CliRunner()
+    ran = runner.invoke(
+        main, ["cutover", "run", str(book), "--provinces", "hue", "--state", str(store)]
+    )
+    assert ran.exit_code == 0, ran.output
+    run_id = ran.output.split("run ", 1)[1].split(" ", 1)[0]
+    for line in next_commands(run_id, store):
+        args = line.split()
+        assert args[0] == "govops"
+        result = runner.invoke(main, args[1:])
+        assert result.exit_code == 0, (line, result.output)
+        assert run_id in result.output or "National readiness" in result.output
