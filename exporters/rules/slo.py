@@ -33,6 +33,18 @@ class BurnWindow:
         return f"{self.factor * hours / (30 * 24):.0%}"
 
 
+
+def _in_service(series: str) -> str:
+    """The transaction's probes, counted from its first success within the longest window: a
+    transaction that never worked yet is not in service (the Axis round trip of a province
+    whose agencies the cutover has not registered yet); GovopsTransactionFailing reports it, the
+    error budget does not burn for it. Coarse subquery steps keep the 3-day look cheap."""
+    return (
+        f"{series}\nand on (province, system, check)\n"
+        f"max by (province, system, check) (max_over_time({series}[3d:5m])) == 1"
+    )
+
+
 SLOS = (
     Slo(
         "front_availability",
@@ -44,13 +56,13 @@ SLOS = (
         "citizen_transactions",
         0.99,
         "citizens sign in, submit dossiers, pay and get notified",
-        f'govops_probe_success{{check=~"{"|".join(CITIZEN_CHECKS)}"}}',
+        _in_service(f'govops_probe_success{{check=~"{"|".join(CITIZEN_CHECKS)}"}}'),
     ),
     Slo(
         "official_transactions",
         0.99,
         "officials exchange documents, report, meet and sync dossiers",
-        f'govops_probe_success{{check=~"{"|".join(OFFICIAL_CHECKS)}"}}',
+        _in_service(f'govops_probe_success{{check=~"{"|".join(OFFICIAL_CHECKS)}"}}'),
     ),
 )
 BURN_WINDOWS = (
@@ -88,7 +100,7 @@ def slo_groups() -> list[dict[str, Any]]:
     samples = [
         Record(
             SLO_SAMPLE,
-            f"avg by (province, system) ({slo.good})\nunless on (province, system)\n{PLANNED_WORK}",
+            f"avg by (province, system) (\n{slo.good}\n)\nunless on (province, system)\n{PLANNED_WORK}",
             {"slo": slo.name},
         )
         for slo in SLOS
