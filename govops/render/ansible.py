@@ -67,6 +67,9 @@ def _hosts_yml(estate: Estate, hosts: list[Host]) -> dict[str, Any]:
         # The plays for the counterparts' stand-ins (playbooks/national.yml) match no host
         # here: the group exists, empty, rather than an unknown pattern.
         groups.setdefault("national", {"hosts": {}})
+    if estate.lab is None:
+        # Likewise the lab's DNS host (playbooks/dns.yml): elsewhere Designate serves names.
+        groups.setdefault("dns_authoritative", {"hosts": {}})
     for name in sorted(groups):
         members = groups[name]["hosts"]
         children[name] = {"hosts": dict.fromkeys(members)}
