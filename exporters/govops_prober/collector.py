@@ -90,6 +90,15 @@ def families(result: ProbeResult) -> Iterator[Metric]:
         )
         lag.add_metric([p], f.sync_lag_seconds)
         yield lag
+    if f.legacy_portals:
+        redirect = GaugeMetricFamily(
+            "govops_legacy_portal_redirect_ok",
+            "1 if the old province's public-service portal answers 301 to the national portal.",
+            labels=["province", "old_province"],
+        )
+        for code, ok in sorted(f.legacy_portals.items()):
+            redirect.add_metric([p, code], 1.0 if ok else 0.0)
+        yield redirect
     up = GaugeMetricFamily(
         "govops_up",
         "1 if the prober ran every check to a verdict of its own; 0 if it failed itself.",

@@ -9,6 +9,7 @@ never an address.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from .operations import Operation, parse_operations
 
 SYSTEMS = ("procedures", "documents", "lgsp", "reporting", "meetings")
 PAYMENT_MODES = ("test_mode", "zero_authorization", "off")
+LEGACY_DOMAIN = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$")
 COUNTERPARTS = ("portal", "sso", "payment", "napd", "docaxis", "ndxp", "reporting")
 
 
@@ -33,6 +35,9 @@ class ProvinceTarget:
     agency_from: str  # an agency of the province that sends the Axis test document ...
     agency_to: str  # ... to another agency of the same province, which must receive it
     zone: str = ""
+    # The old provinces' portal domains the province's procedures front closes (old code →
+    # domain, govops/registry/legacy_portals.py): each must answer 301 to the national portal.
+    legacy_portals: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,8 @@ class ProberConfig:
     write_checks: bool = True
     # The estate's adapters (interface → operation → request); checks call operations.
     operations: dict[str, dict[str, Operation]] = field(default_factory=dict)
+    # Where an old portal's home page must redirect: the national portal's home (full URL).
+    legacy_portal_location: str | None = None
 
     def origins(self) -> frozenset[str]:
         """Every origin the prober may contact: the estate's fronts and counterparts."""
@@ -145,6 +152,16 @@ def parse_config(data: Any, source: str = "<config>") -> ProberConfig:
             if not isinstance(value, str) or not value:
                 raise fail(f"{key}.{k}", "an agency's electronic identification code", value)
             agencies.append(value)
+        legacy = item.get("legacy_portals") or {}
+        if not isinstance(legacy, dict) or not all(
+            isinstance(k, str)
+            and len(k) == 2
+            and k.isdigit()
+            and isinstance(v, str)
+            and LEGACY_DOMAIN.match(v)
+            for k, v in legacy.items()
+        ):
+            raise fail(f"{key}.legacy_portals", "an object of old code (2 digits) → domain")
         provinces[name] = ProvinceTarget(
             codename=name,
             systems=systems,
@@ -152,6 +169,7 @@ def parse_config(data: Any, source: str = "<config>") -> ProberConfig:
             agency_from=agencies[0],
             agency_to=agencies[1],
             zone=str(item.get("zone") or ""),
+            legacy_portals=dict(legacy),
         )
     options: dict[str, Any] = {}
     for k in _NUMBERS:
@@ -166,7 +184,7 @@ def parse_config(data: Any, source: str = "<config>") -> ProberConfig:
             if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 100_000:
                 raise fail(k, "a whole number from 1 to 100000", v)
             options[k] = v
-    for k in ("ca_file", "state_dir", "procedure_code"):
+    for k in ("ca_file", "state_dir", "procedure_code", "legacy_portal_location"):
         if data.get(k) is not None:
             if not isinstance(data[k], str) or not data[k]:
                 raise fail(k, "a string", data[k])

@@ -17,6 +17,7 @@ from govops.adapters.estate import estate_adapter, front_url
 from govops.errors import InputError, InputErrors
 from govops.registry import catalog, provinces
 from govops.registry.estate import Estate
+from govops.registry.legacy_portals import legacy_portal_domains, national_target
 from govops.render.common import agencies
 from govops.yamlio import KeyPath, key_str, line_of, load_yaml
 
@@ -100,6 +101,7 @@ def config_from_estate(
             agency_from=codes[1]["code"] if len(codes) > 1 else codes[0]["code"],
             agency_to=codes[0]["code"],
             zone=pe.zone,
+            legacy_portals=legacy_portal_domains(codename),
         )
     counterparts = {cid: entry.url for cid, entry in estate.counterparts.items()}
     operations = adapter_operations(estate)
@@ -112,6 +114,10 @@ def config_from_estate(
         readiness_paths={s: spec.health.readiness for s, spec in estate.catalog.systems.items()},
         ca_file=ca_file,
         operations=operations,
+        # the old portals' home page goes to the national portal's (the nginx role's mapping)
+        legacy_portal_location=(counterparts["portal"].rstrip("/") + national_target("/"))
+        if counterparts.get("portal")
+        else None,
         # The estate decides what the prober may write and how it pays (`prober:`).
         **(
             {"payment_mode": estate.prober.payment, "write_checks": estate.prober.write_checks}

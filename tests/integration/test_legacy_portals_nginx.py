@@ -16,6 +16,9 @@ import jinja2
 import pytest
 from ansible.plugins.filter.core import FilterModule
 
+from exporters.govops_prober.config import SYSTEMS, parse_config
+from exporters.govops_prober.prober import Prober
+from exporters.govops_prober.server import Exporter
 from govops.registry.geography import merged_from
 from govops.registry.legacy_portals import legacy_portal_domain, national_target, nginx_rules
 
@@ -108,7 +111,7 @@ def nginx(tmp_path: Path) -> Iterator[Nginx]:
     subprocess.run(
         [
             "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-            "-nodes", "-subj", "/CN=front", "-days", "1",
+            "-nodes", "-subj", "/CN=front", "-days", "1", "-addext", "subjectAltName=IP:127.0.0.1",
             "-keyout", str(conf / "server.key"), "-out", str(conf / "server.crt"),
         ],
         check=True,
@@ -218,3 +221,52 @@ def test_a_domain_of_another_province_is_not_served(nginx: Nginx) -> None:
     nginx.set_mode("redirect")
     status, headers, _ = nginx.get("dichvucong.hagiang.gov.vn", "/")
     assert headers["X-Govops-Legacy-Portal"] is None and status == 404
+
+
+def test_the_prober_sees_every_old_domain_redirected_or_not(nginx: Nginx) -> None:
+    front = f"https://127.0.0.1:{nginx.port}"
+    config = parse_config(
+        {
+            "environment": "test",
+            "counterparts": {"portal": NATIONAL},
+            "ca_file": str(nginx.root / "conf/server.crt"),  # the prober checks the front's TLS
+            "legacy_portal_location": NATIONAL + national_target("/"),
+            "provinces": {
+                "ho_chi_minh": {
+                    "systems": {s: front for s in SYSTEMS},
+                    "communes": ["26734"],
+                    "agency_from": "000.00.79.H29",
+                    "agency_to": "000.00.79.H29",
+                    "legacy_portals": {lp.old_code: legacy_portal_domain(lp) for lp in OLD},
+                }
+            },
+        }
+    )
+    prober = Prober(config)
+    try:
+        exporter = Exporter(prober)
+
+        def samples() -> dict[str, float]:
+            args = {"target": ["ho_chi_minh"], "module": ["legacy_portal_redirect"]}
+            status, _, body = exporter.probe(args, "20")
+            assert status == 200
+            lines = [x for x in body.decode().splitlines() if x and not x.startswith("#")]
+            return {k: float(v) for k, _, v in (x.rpartition(" ") for x in lines)}
+
+        def redirect_ok(code: str) -> str:
+            return (
+                f'govops_legacy_portal_redirect_ok{{old_province="{code}",province="ho_chi_minh"}}'
+            )
+
+        success = (
+            'govops_probe_success{check="legacy_portal_redirect",'
+            'province="ho_chi_minh",system="procedures"}'
+        )
+        nginx.set_mode("notice")
+        seen = samples()
+        assert seen[success] == 0 and all(seen[redirect_ok(lp.old_code)] == 0 for lp in OLD)
+        nginx.set_mode("redirect")
+        seen = samples()
+        assert seen[success] == 1 and all(seen[redirect_ok(lp.old_code)] == 1 for lp in OLD)
+    finally:
+        prober.close()
