@@ -26,7 +26,7 @@ def _selection(fn: F) -> F:
         click.option(
             "--province",
             metavar="P",
-            help="A merged province (codename); default: every province of the estate with old provinces merged in.",
+            help="A merged province (codename); default: each with old ones merged in.",
         ),
         click.option(
             "--old-province",
@@ -227,7 +227,8 @@ def run_cmd(
             quarantined += m.quarantined
             out.print(f"{name} ← {source} {kind}: {m.moved} moved, {m.quarantined} quarantined")
     out.print(
-        f"[green]done[/]: {moved} moved, {quarantined} quarantined this run ({time.perf_counter() - started:.1f} s)"
+        f"[green]done[/]: {moved} moved, {quarantined} quarantined this run "
+        f"({time.perf_counter() - started:.1f} s)"
     )
 
 
@@ -265,7 +266,8 @@ def verify_cmd(
         for v in verdicts:
             mark = "[green]ok[/]" if v.ok else "[bold red]MISMATCH[/]"
             out.print(
-                f"{mark} {v.source} {v.kind}: source {v.source_count}, moved {v.moved}, quarantined {v.quarantined}"
+                f"{mark} {v.source} {v.kind}: source {v.source_count}, moved {v.moved}, "
+                f"quarantined {v.quarantined}"
             )
             for problem in v.problems:
                 click.echo(f"  {problem}")
@@ -374,9 +376,11 @@ def report_cmd(
         )
     out.print(table)
     out.print(
-        f"map ({DATASET}): {coverage['covered_communes']}/{coverage['registry_communes']} communes reached; "
+        f"map ({DATASET}): {coverage['covered_communes']}/{coverage['registry_communes']} "
+        "communes reached; "
         f"{coverage['old_wards']} old wards: {coverage['old_wards_mapped']} mapped, "
-        f"{coverage['old_wards_ambiguous']} to several communes, {coverage['old_wards_unjoined']} not joined"
+        f"{coverage['old_wards_ambiguous']} to several communes, "
+        f"{coverage['old_wards_unjoined']} not joined"
     )
 
 

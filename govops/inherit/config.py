@@ -94,7 +94,8 @@ def resolve(
             raise InputError(
                 "--old-province",
                 "old_province",
-                f"one of the old provinces merged into {province}: {', '.join(sorted(names)) or 'none'}",
+                f"one of the old provinces merged into {province}: "
+                f"{', '.join(sorted(names)) or 'none'}",
                 old_province,
             )
         olds = [chosen]
@@ -120,7 +121,8 @@ def resolve(
             raise InputError(
                 config_path,
                 f"sources.{name}",
-                f"a source DSN (--source {name}=DSN, GOVOPS_INHERIT_SOURCE_{name.upper()} or this file)",
+                f"a source DSN (--source {name}=DSN, GOVOPS_INHERIT_SOURCE_{name.upper()} "
+                "or this file)",
             )
         result.append(Source(province, lp, name, dsn))
     return target_dsn, result

@@ -47,15 +47,19 @@ JOIN _wards w ON w.n = x.h % %(nwards)s::bigint""",
     ("a", "document"): """
 INSERT INTO van_ban SELECT i, '000.' || lpad(((x.h >> 4) % 30)::text, 2, '0') || '.'
   || lpad(((x.h >> 9) % 40)::text, 2, '0') || '.H' || %(prov)s,
-  ((x.h >> 14) % 9000 + 1)::text || '/' || (ARRAY['QĐ-UBND','CV-UBND','TB-UBND','KH-UBND'])[(x.h >> 28) % 4 + 1],
-  'Về việc ' || (ARRAY['cấp giấy phép','phê duyệt kế hoạch','báo cáo tình hình','điều chỉnh dự toán'])[(x.h >> 30) % 4 + 1]
+  ((x.h >> 14) % 9000 + 1)::text || '/'
+  || (ARRAY['QĐ-UBND','CV-UBND','TB-UBND','KH-UBND'])[(x.h >> 28) % 4 + 1],
+  'Về việc ' || (ARRAY['cấp giấy phép','phê duyệt kế hoạch','báo cáo tình hình',
+                       'điều chỉnh dự toán'])[(x.h >> 30) % 4 + 1]
   || ' số ' || i, date '2018-01-01' + ((x.h >> 33) % 2700)::int
 FROM generate_series(%(lo)s::bigint, %(hi)s::bigint) i CROSS JOIN LATERAL (SELECT {h} AS h) x""",
     ("b", "document"): """
 INSERT INTO documents SELECT i, '000.' || lpad(((x.h >> 4) % 30)::text, 2, '0') || '.'
   || lpad(((x.h >> 9) % 40)::text, 2, '0') || '.H' || %(prov)s,
-  ((x.h >> 14) % 9000 + 1)::text || '/' || (ARRAY['QĐ-UBND','CV-UBND','TB-UBND','KH-UBND'])[(x.h >> 28) % 4 + 1],
-  'Regarding item ' || i, timestamptz '2018-01-01 00:00+07' + ((x.h >> 33) % 233280000) * interval '1 second'
+  ((x.h >> 14) % 9000 + 1)::text || '/'
+  || (ARRAY['QĐ-UBND','CV-UBND','TB-UBND','KH-UBND'])[(x.h >> 28) % 4 + 1],
+  'Regarding item ' || i,
+  timestamptz '2018-01-01 00:00+07' + ((x.h >> 33) % 233280000) * interval '1 second'
 FROM generate_series(%(lo)s::bigint, %(hi)s::bigint) i CROSS JOIN LATERAL (SELECT {h} AS h) x""",
     ("a", "report"): """
 INSERT INTO bao_cao SELECT i, w.ward, (2019 + (x.h >> 5) % 6)::text || '-Q' || ((x.h >> 9) % 4 + 1),
@@ -65,7 +69,8 @@ FROM generate_series(%(lo)s::bigint, %(hi)s::bigint) i CROSS JOIN LATERAL (SELEC
 JOIN _wards w ON w.n = x.h % %(nwards)s::bigint""",
     ("b", "report"): """
 INSERT INTO reports SELECT i, w.ward, date '2019-01-01' + ((x.h >> 5) % 72) * interval '1 month',
-  (ARRAY['dossiers_received','dossiers_on_time','dossiers_late','fees_collected'])[(x.h >> 12) % 4 + 1],
+  (ARRAY['dossiers_received','dossiers_on_time','dossiers_late',
+         'fees_collected'])[(x.h >> 12) % 4 + 1],
   ((x.h >> 16) % 1000000) / 100.0
 FROM generate_series(%(lo)s::bigint, %(hi)s::bigint) i CROSS JOIN LATERAL (SELECT {h} AS h) x
 JOIN _wards w ON w.n = x.h % %(nwards)s::bigint""",
@@ -107,7 +112,7 @@ def generate(
                 hi = min(total, lo + CHUNK - 1)
                 params = {"seed": seed, "prov": old_code, "lo": lo, "hi": hi, "nwards": len(wards)}
                 with conn.transaction():
-                    conn.execute(sql.encode(), params)  # type: ignore[call-overload]
+                    conn.execute(sql.encode(), params)
                 progress(kind, hi - lo + 1)
         conn.execute("ANALYZE " + ", ".join(vendor.tables.values()))
     return counts

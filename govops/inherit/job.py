@@ -166,7 +166,8 @@ def status(target: str, limit: int) -> dict[str, Any]:
                 )
             )
             for r in tgt.execute(
-                "SELECT source, kind, last_id, moved, quarantined, updated_at FROM inherit_checkpoint "
+                "SELECT source, kind, last_id, moved, quarantined, updated_at "
+                "FROM inherit_checkpoint "
                 "ORDER BY 1, 2"
             )
         ]
@@ -175,7 +176,8 @@ def status(target: str, limit: int) -> dict[str, Any]:
                 zip(("source", "kind", "ok", "verified_at", "mismatches", "detail"), r, strict=True)
             )
             for r in tgt.execute(
-                "SELECT source, kind, ok, verified_at, mismatches, detail FROM inherit_verification "
+                "SELECT source, kind, ok, verified_at, mismatches, detail "
+                "FROM inherit_verification "
                 "ORDER BY 1, 2"
             )
         ]

@@ -70,7 +70,8 @@ def id_range(source: Source) -> tuple[int, int]:
 
 def checkpoint(tgt: Conn, source: Source, kind: str) -> tuple[int, int, int]:
     row = tgt.execute(
-        "SELECT last_id, moved, quarantined FROM inherit_checkpoint WHERE source = %s AND kind = %s",
+        "SELECT last_id, moved, quarantined FROM inherit_checkpoint "
+        "WHERE source = %s AND kind = %s",
         (source.codename, kind),
     ).fetchone()
     return (int(row[0]), int(row[1]), int(row[2])) if row else (0, 0, 0)
@@ -98,7 +99,7 @@ def check_foreign(tgt: Conn, source: Source, kind: str) -> None:
 
 
 def _map_values(cmap: CommuneMap, old_code: str) -> sql.Composable:
-    rows = []
+    rows: list[sql.Composable] = []
     for ward in cmap.wards_of(old_code):
         commune, reason = cmap.resolve(ward.code)
         rows.append(
@@ -140,7 +141,8 @@ def batch_queries(
         "({}) c LEFT JOIN (VALUES {}) m(ward, commune, reason) ON m.ward = c.old_ward"
     ).format(canon, _map_values(cmap, source.legacy.old_code))
     mapped = sql.SQL(
-        "COPY (SELECT {}, m.commune FROM {} WHERE m.commune IS NOT NULL ORDER BY c.source_id) TO STDOUT"
+        "COPY (SELECT {}, m.commune FROM {} WHERE m.commune IS NOT NULL "
+        "ORDER BY c.source_id) TO STDOUT"
     ).format(head, join)
     into_mapped = sql.SQL("COPY {} ({}, commune_code) FROM STDIN").format(
         sql.Identifier(target_table(kind)), sql.SQL(", ").join(map(sql.Identifier, target_cols))
@@ -155,8 +157,12 @@ def batch_queries(
         sql.SQL(business_text(kind, "c")),
         join,
     )
-    into_q = sql.SQL(
-        "COPY inherit_quarantine (kind, source, source_id, old_ward, reason, record) FROM STDIN"
+    into_q = sql.Composed(
+        [
+            sql.SQL(
+                "COPY inherit_quarantine (kind, source, source_id, old_ward, reason, record) FROM STDIN"
+            )
+        ]
     )
     return [(mapped, into_mapped), (quarantined, into_q)]
 
@@ -216,7 +222,8 @@ def move_kind(
             quarantined = counts[1] if len(counts) > 1 else 0
             tgt.execute(
                 "UPDATE inherit_checkpoint SET last_id = %s, moved = moved + %s, "
-                "quarantined = quarantined + %s, updated_at = now() WHERE source = %s AND kind = %s",
+                "quarantined = quarantined + %s, updated_at = now() "
+                "WHERE source = %s AND kind = %s",
                 (end, moved, quarantined, source.codename, kind),
             )
         result.moved += moved

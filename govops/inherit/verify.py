@@ -61,7 +61,8 @@ def source_records(vendor: Vendor, kind: str) -> sql.Composed:
 def target_records(source: Source, kind: str) -> sql.Composed:
     lo, hi = id_range(source)
     return sql.SQL(
-        "SELECT t.source_id AS sid, {} AS h, 'moved' AS side FROM {} t WHERE t.id BETWEEN {} AND {} "
+        "SELECT t.source_id AS sid, {} AS h, 'moved' AS side FROM {} t "
+        "WHERE t.id BETWEEN {} AND {} "
         "UNION ALL SELECT q.source_id, {}, 'quarantined' FROM inherit_quarantine q "
         "WHERE q.kind = {} AND q.source = {}"
     ).format(
@@ -181,7 +182,8 @@ def _deep_sample(
     held = {
         int(r[0]): (str(r[1]), str(r[2]))
         for r in tgt.execute(
-            "SELECT source_id, record, reason FROM inherit_quarantine WHERE kind = %s AND source = %s "
+            "SELECT source_id, record, reason FROM inherit_quarantine "
+            "WHERE kind = %s AND source = %s "
             "AND source_id = ANY(%s)",
             (kind, source.codename, list(expected)),
         )

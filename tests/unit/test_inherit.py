@@ -82,7 +82,9 @@ def test_resolve_never_guesses(
         else:
             assert commune in targets[ward]
     counts = cmap.coverage()
-    assert counts["old_wards"] == sum(counts[f"old_wards_{k}"] for k in ("mapped", "ambiguous", "unjoined"))
+    assert counts["old_wards"] == sum(
+        counts[f"old_wards_{k}"] for k in ("mapped", "ambiguous", "unjoined")
+    )
 
 
 @given(st.text(min_size=1, max_size=20))
@@ -122,7 +124,10 @@ def test_the_published_map_covers_the_registry() -> None:
 
 def test_absorbed_old_provinces_of_the_lab_provinces() -> None:
     assert [old_codename(lp) for lp in absorbed("tuyen_quang")] == ["ha_giang"]
-    assert sorted(old_codename(lp) for lp in absorbed("ho_chi_minh")) == ["ba_ria_vung_tau", "binh_duong"]
+    assert sorted(old_codename(lp) for lp in absorbed("ho_chi_minh")) == [
+        "ba_ria_vung_tau",
+        "binh_duong",
+    ]
     assert absorbed("hue") == []
     with pytest.raises(InputError, match="province codename"):
         absorbed("atlantis")
