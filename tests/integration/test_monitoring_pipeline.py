@@ -10,9 +10,13 @@ checked against the same real Prometheus.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -43,6 +47,8 @@ class Stack:
     prometheus: str
     webhook: stack.Webhook
     workdir: Path
+    alertmanager: str
+    sink: str  # the alert sink (roles/alertmanager/files), as the lab's receiver
 
 
 def _targets(estate: StandinEstate) -> list[dict[str, object]]:
@@ -90,7 +96,7 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     server, thread = serve(Exporter(prober), "127.0.0.1", 0)
     webhook = stack.start_webhook()
     try:
-        prom_port, am_port, bb_port = free_ports(3)
+        prom_port, am_port, bb_port, sink_port = free_ports(4)
         conf = work / "etc"
         (conf / "file_sd").mkdir(parents=True)
         (conf / "rules").mkdir()
@@ -117,7 +123,9 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             {"name": "tickets", "webhook_urls": [webhook.url]},
         ]
         am.update(alertmanager_group_wait="1s", alertmanager_group_interval="1s",
-                  alertmanager_repeat_interval="1h")  # fmt: skip
+                  alertmanager_repeat_interval="1h", alertmanager_sink_enabled=True,
+                  alertmanager_sink_listen_address=f"127.0.0.1:{sink_port}")  # fmt: skip
+        processes.append(_start_sink(sink_port, work))
         (conf / "alertmanager.yml").write_text(
             stack.render_role_template("alertmanager", "alertmanager.yml.j2", am)
         )
@@ -173,7 +181,14 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 f"http://127.0.0.1:{prom_port}/-/ready",
             )
         )  # fmt: skip
-        yield Stack(estate, f"http://127.0.0.1:{prom_port}", webhook, work)
+        yield Stack(
+            estate,
+            f"http://127.0.0.1:{prom_port}",
+            webhook,
+            work,
+            f"http://127.0.0.1:{am_port}",
+            f"http://127.0.0.1:{sink_port}",
+        )
     finally:
         for proc in reversed(processes):
             proc.stop()
@@ -183,6 +198,37 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         thread.join()
         prober.close()
         estate.close()
+
+
+def _start_sink(port: int, work: Path) -> stack.Process:
+    """The alert sink the alertmanager role installs, run from the role's files."""
+    script = ROOT / "roles" / "alertmanager" / "files" / "govops_alert_sink.py"
+    log = work / "sink.log"
+    args = ["--listen", f"127.0.0.1:{port}", "--file", str(work / "sink" / "notifications.jsonl")]
+    with log.open("wb") as out:
+        popen = subprocess.Popen(
+            [sys.executable, str(script), *args], stdout=out, stderr=subprocess.STDOUT
+        )
+    proc = stack.Process("alert sink", popen, log)
+    stack.wait_for(
+        "the alert sink", lambda: _get(f"http://127.0.0.1:{port}/-/healthy") == b"ok\n", 30, 0.2
+    )
+    return proc
+
+
+def _get(url: str) -> bytes | None:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            body: bytes = resp.read()
+            return body
+    except OSError:
+        return None
+
+
+def _notifications(running: Stack) -> list[dict[str, object]]:
+    body = _get(f"{running.sink}/notifications")
+    assert body is not None, "the alert sink does not answer"
+    return [json.loads(line) for line in body.decode().splitlines() if line.strip()]
 
 
 def _catalog_systems() -> dict[str, object]:
@@ -259,3 +305,43 @@ def test_a_stopped_standin_fires_its_alert_to_the_webhook(running: Stack) -> Non
     )
     assert not others, others
     assert took < 60
+
+
+def test_one_fault_is_one_page_at_the_alert_sink(running: Stack) -> None:
+    """The role's Alertmanager configuration and alert sink, for real: procedures stopped, its
+    page is stored by the sink; sign-in failing (caused by it) fires too and is inhibited."""
+    seen = len(_notifications(running))
+    running.estate.stop(f"{PROVINCE}/procedures")
+
+    def new(status: str = "firing") -> list[dict[str, Any]]:
+        return [
+            n for n in _notifications(running)[seen:]
+            if n["payload"]["status"] == status  # type: ignore[index]
+        ]  # fmt: skip
+
+    def paged() -> bool:
+        return any(
+            (a["labels"]["alertname"], a["labels"].get("system"))
+            == ("GovopsSystemDown", "procedures")
+            for n in new()
+            for a in n["payload"]["alerts"]
+        )
+
+    stack.wait_for("the procedures page at the alert sink", paged, 60)
+
+    def sso_inhibited() -> bool:
+        body = _get(f"{running.alertmanager}/api/v2/alerts")
+        alerts = json.loads(body or b"[]")
+        return any(
+            a["labels"].get("alertname") == "GovopsSSOFailing"
+            and a["labels"].get("province") == PROVINCE
+            and a["status"]["state"] == "suppressed"
+            for a in alerts
+        )
+
+    stack.wait_for("GovopsSSOFailing held back by the page", sso_inhibited, 60)
+    fired = new()
+    assert [n["path"] for n in fired] == ["/oncall-pager"], fired
+    names = {a["labels"]["alertname"] for n in fired for a in n["payload"]["alerts"]}
+    assert names == {"GovopsSystemDown"}, fired
+    assert all(n["received_at"].endswith("+07:00") for n in fired), fired
