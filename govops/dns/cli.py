@@ -9,7 +9,8 @@
 
 Exit codes: 0 done/verified, 1 the server refused or answers otherwise (or: too early to
 switch), 2 bad input. In the lab the server is the `dns` host and the TSIG key the one the
-role generated in the lab's secrets; elsewhere pass --server and --key-file (from the vault).
+role generated in the lab's secrets; elsewhere pass --server and --key-file (from the vault),
+or set GOVOPS_DNS_SERVER, GOVOPS_DNS_KEY_FILE (and GOVOPS_DNS_RESOLVER) for a runbook's run.
 """
 
 from __future__ import annotations
@@ -74,12 +75,17 @@ province_option = click.option(
     "--province", required=True, metavar="CODENAME", help="The province (codename: hue)."
 )
 server_option = click.option(
-    "--server", metavar="ADDR[:PORT]", help="Authoritative server (lab: the dns host)."
+    "--server",
+    metavar="ADDR[:PORT]",
+    envvar="GOVOPS_DNS_SERVER",
+    help="Authoritative server (lab default: the dns host; env GOVOPS_DNS_SERVER).",
 )
 key_option = click.option(
     "--key-file",
     type=click.Path(path_type=Path, dir_okay=False),
-    help="TSIG secret (base64, first word of the file); lab default: the lab's secrets.",
+    envvar="GOVOPS_DNS_KEY_FILE",
+    help="TSIG secret (base64, first word of the file; env GOVOPS_DNS_KEY_FILE); lab default: "
+    "the lab's secrets.",
 )
 state_option = click.option(
     "--state-dir",
@@ -204,13 +210,19 @@ def switch_cmd(
 @province_option
 @server_option
 @state_option
-@click.option("--resolver", metavar="ADDR[:PORT]", help="Also through this resolver (lab: dns).")
+@click.option(
+    "--resolver",
+    metavar="ADDR[:PORT]",
+    envvar="GOVOPS_DNS_RESOLVER",
+    help="Also through this resolver (lab default: the dns host; env GOVOPS_DNS_RESOLVER).",
+)
 @click.option(
     "--expect",
-    type=click.Choice(["new", "old", "auto"]),
+    type=click.Choice(["new", "old", "lowered", "auto"]),
     default="auto",
     show_default=True,
-    help="new: the switched records; old: the recorded ones; auto: by the state.",
+    help="new: the switched records; old: the recorded ones; lowered: the recorded ones at "
+    "the low TTL; auto: by the state.",
 )
 @handle_errors
 def verify_cmd(
@@ -229,6 +241,7 @@ def verify_cmd(
     if expect == "auto":
         expect = "old" if s.rolled_back_at or not s.switched_at else "new"
     moves = _moves(estate, province)
+    max_ttl = records.LOW_TTL if expect == "lowered" else None
     if expect == "new":
         expected = {m.name: m.new for m in moves}
         within = float(records.LOW_TTL)
@@ -238,7 +251,7 @@ def verify_cmd(
         expected = {n: rr.values for n, rr in s.old.items()}
         within = float(records.LOW_TTL)  # the switched answers carried the low TTL
     started = time.monotonic()
-    problems = update.verify(srv, expected, resolver=res, within=within + 2)
+    problems = update.verify(srv, expected, resolver=res, within=within + 2, max_ttl=max_ttl)
     for name, why in problems.items():
         err.print(f"{name}: {why}", highlight=False)
     if problems:

@@ -215,10 +215,12 @@ def verify(
     resolver: Server | None = None,
     within: float = 0.0,
     sleep: Callable[[float], None] = time.sleep,
+    max_ttl: int | None = None,
 ) -> dict[str, str]:
     """Each name answers its expected values at the authoritative server and, if given,
     through the resolver, which may keep its cached answer up to `within` seconds (the TTL the
-    old answer carried). Returns the problems by name (empty: verified)."""
+    old answer carried); with `max_ttl`, the server's TTL is at most that (lowered). Returns the
+    problems by name (empty: verified)."""
     deadline = time.monotonic() + within
     while True:
         problems: dict[str, str] = {}
@@ -227,6 +229,9 @@ def verify(
             got = query(server, name)
             if got is None or got.values != want:
                 problems[name] = f"authoritative answers {got.values if got else 'nothing'}"
+                continue
+            if max_ttl is not None and got.ttl > max_ttl:
+                problems[name] = f"authoritative TTL is {got.ttl} s, expected at most {max_ttl}"
                 continue
             if resolver is not None:
                 seen = query(resolver, name, recursive=True)
