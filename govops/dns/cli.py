@@ -193,11 +193,11 @@ def switch_cmd(
     _, estate = open_estate(env)
     srv, tsig = _server(server, "--server", estate), _key(key_file, estate)
     sdir = _state_dir(state_dir, env)
+    moves = _moves(estate, province)
     left = update.seconds_to_wait(st.load(sdir, province))
     if left > 0 and wait:
         err.print(f"{province}: waiting {left:.0f} s for the old TTL to run out")
     started = time.monotonic()
-    moves = _moves(estate, province)
     s = update.switch(srv, tsig, sdir, province, moves, wait=wait)
     out.print(
         f"{province}: {len(moves)} record(s) switched at {_vn(s.switched_at)} "

@@ -21,9 +21,9 @@ from govops.registry.legacy_portals import legacy_portal_domain
 LAB_ZONE = "lab.gov.example"
 LEGACY_ZONE = "gov.vn"
 # TTLs of the lab's seed: host names change rarely; the old portals' names will move, and
-# their TTL is what the lowering step must outwait (5 min keeps a rehearsal short).
+# their TTL is what the switch must outwait after the lowering (2 min keeps a rehearsal short).
 HOST_TTL = 3600
-MOVING_TTL = 300
+MOVING_TTL = 120
 # The TTL a moving record carries from the lowering until hypercare ends.
 LOW_TTL = 30
 OLD_PORTAL_NET = "192.0.2.0"  # TEST-NET-1: the old portals' addresses, outside the lab

@@ -179,3 +179,53 @@ def test_wrong_key_and_foreign_change_are_refused(bind: Bind) -> None:
     with pytest.raises(DnsError, match="NXRRSET"):
         update.replace(bind.auth, bind.tsig, ZONE, name, RRset.of(LOW, NEW), RRset.of(0, NEW))
     assert update.query(bind.auth, name) == RRset.of(SEED_TTL, [OLD[name]])
+
+
+def test_cli_switches_a_lab_province_seeded_from_the_registry(
+    bind: Bind, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`govops dns` end to end for tuyen_quang (two old portals): the zone seeded from the same
+    records the role serves (TTL shortened for the test), the lab's moves, exit codes."""
+    from click.testing import CliRunner
+
+    from govops.cli import main
+    from govops.dns.records import LEGACY_ZONE, lab_zones, moves_for
+    from govops.paths import repo_root
+    from govops.registry.estate import estate_path, load_estate
+
+    lab = load_estate(estate_path(repo_root() / "inventories", "lab"))
+    seed = {r.name: r.value for r in lab_zones(lab)[LEGACY_ZONE]}
+    moves = moves_for(lab, "tuyen_quang")
+    # The fixture's zone holds these two names as the lab's seed does (its TTL shortened).
+    assert {m.name: seed[m.name] for m in moves} == OLD
+    key = tmp_path / "tsig.key"
+    key.write_text(bind.tsig.secret + "\n")
+    monkeypatch.setenv("GOVOPS_DNS_SERVER", f"127.0.0.1:{bind.auth.port}")
+    monkeypatch.setenv("GOVOPS_DNS_KEY_FILE", str(key))
+    monkeypatch.setenv("GOVOPS_DNS_RESOLVER", f"127.0.0.1:{bind.resolver.port}")
+    common = ["--env", "lab", "--province", "tuyen_quang", "--state-dir", str(tmp_path / "s")]
+    runner = CliRunner()
+
+    def run(*args: str) -> tuple[int, str]:
+        res = runner.invoke(main, ["dns", *args])
+        return res.exit_code, res.output
+
+    code, out = run("lower-ttl", *common, "--low-ttl", "1")
+    assert code == 0, out
+    code, out = run("switch", *common)
+    assert code == 1 and "old TTL runs out" in out  # too early: refused, nothing changed
+    code, out = run("switch", *common, "--wait")
+    assert code == 0, out
+    code, out = run("verify", *common, "--expect", "new")
+    assert code == 0, out
+    for m in moves:
+        assert update.query(bind.auth, m.name) == RRset.of(1, m.new)
+        assert update.query(bind.resolver, m.name, recursive=True) == RRset.of(1, m.new)
+    code, out = run("rollback", *common)
+    assert code == 0, out
+    code, out = run("verify", *common)  # auto: rolled back -> the old records
+    assert code == 0, out
+    for m in moves:
+        assert update.query(bind.auth, m.name) == RRset.of(SEED_TTL, [OLD[m.name]])
+    code, out = run("switch", "--env", "lab", "--province", "atlantis")
+    assert code == 2 and "--province" in out
