@@ -19,10 +19,15 @@ from typing import Any
 
 from .client import ProbeFailure, Reply, Session, origin_of
 from .config import SYSTEMS, ProberConfig, ProvinceTarget
+from .cutover import (
+    SYNTHETIC_APPLICANT,
+    legacy_portal_redirect,
+    official_operation,
+    portal_dossier_routed,
+)
 from .ledger import Ledger
 from .operations import Operation
 
-SYNTHETIC_APPLICANT = {"name": "govops synthetic probe", "synthetic": True}
 PROBE_SUBJECT = "govops synthetic probe (monitoring; please ignore)"
 
 
@@ -45,6 +50,8 @@ class Findings:
     commune_results: dict[str, bool] = field(default_factory=dict)
     # old code → whether its old portal domain answered 301 to the national portal
     legacy_portals: dict[str, bool] = field(default_factory=dict)
+    # system → 1 while it runs in trial operation, 0 in official operation
+    trial_mode: dict[str, bool] = field(default_factory=dict)
 
 
 @dataclass
@@ -366,39 +373,6 @@ async def meeting_join(ctx: Context) -> str:
     return f"commune {commune} joined"
 
 
-# -- the old provinces' portals ------------------------------------------------------------
-
-
-async def legacy_portal_redirect(ctx: Context) -> str:
-    """A citizen opens an old provincial portal's bookmark and is sent to the national portal:
-    each old domain, asked through the province's procedures front (the old name in Host, the
-    front's certificate checked), answers 301 with the national portal's home as Location."""
-    expected = ctx.config.legacy_portal_location
-    portals = ctx.target.legacy_portals
-    if not portals or not expected:
-        raise ProbeFailure("no old portal domains or national Location configured")
-
-    async def one(code: str, domain: str) -> str | None:
-        try:
-            reply = await ctx.session.request(
-                "GET", ctx.url("procedures", "/"), headers={"Host": domain}
-            )
-        except ProbeFailure as exc:
-            ctx.findings.legacy_portals[code] = False
-            return f"{domain}: {exc}"
-        location = reply.headers.get("Location", "")
-        ok = reply.status == 301 and location == expected
-        ctx.findings.legacy_portals[code] = ok
-        return None if ok else f"{domain}: HTTP {reply.status} Location {location or '-'}"
-
-    problems = [
-        p for p in await asyncio.gather(*(one(c, d) for c, d in sorted(portals.items()))) if p
-    ]
-    if problems:
-        raise ProbeFailure(f"{len(problems)}/{len(portals)} not redirected: {'; '.join(problems)}")
-    return f"{len(portals)} old portal(s) redirect to the national portal"
-
-
 # -- fronts -----------------------------------------------------------------------------
 
 
@@ -429,13 +403,22 @@ TRANSACTIONS = (
     Check("report_submit", "reporting", report_submit, "submit a report to the nation"),
     Check("meeting_join", "meetings", meeting_join, "join the province's meeting from a commune"),
 )
-# Not in `all`: the old portals redirect only from the cutover's close_portals_redirect step
-# on, so before it this check fails by design; it is scraped as a module of its own.
+# Not in `all`: what the cutover changes (old portals closed, go-live) fails by design before
+# its step, so each is a module of its own (cutover.py).
 LEGACY_PORTALS = Check(
     "legacy_portal_redirect",
     "procedures",
     legacy_portal_redirect,
     "open an old provincial portal's bookmark and land on the national portal",
+)
+GO_LIVE = (
+    Check(
+        "portal_dossier_routed",
+        "procedures",
+        portal_dossier_routed,
+        "submit a dossier on the national portal and see it reach the province's system",
+    ),
+    Check("official_operation", "procedures", official_operation, "find every system out of trial"),
 )
 FRONTS = tuple(Check("front_ready", s, _front(s), f"open the {s} front page") for s in SYSTEMS)
 # Checks that create records in the systems (each marked synthetic).
@@ -447,6 +430,7 @@ WRITES = frozenset(
         "axis_roundtrip",
         "report_submit",
         "meeting_join",
+        "portal_dossier_routed",
     }
 )
 
@@ -469,4 +453,5 @@ MODULES: dict[str, tuple[Check, ...]] = {
     "fronts": FRONTS,
     **{c.name: (c,) for c in TRANSACTIONS},
     LEGACY_PORTALS.name: (LEGACY_PORTALS,),
+    "go_live": GO_LIVE,
 }

@@ -99,6 +99,15 @@ def families(result: ProbeResult) -> Iterator[Metric]:
         for code, ok in sorted(f.legacy_portals.items()):
             redirect.add_metric([p, code], 1.0 if ok else 0.0)
         yield redirect
+    if f.trial_mode:
+        trial = GaugeMetricFamily(
+            "govops_system_trial_mode",
+            "1 while the system runs in trial operation (0 once it went live).",
+            labels=["province", "system"],
+        )
+        for system, in_trial in sorted(f.trial_mode.items()):
+            trial.add_metric([p, system], 1.0 if in_trial else 0.0)
+        yield trial
     up = GaugeMetricFamily(
         "govops_up",
         "1 if the prober ran every check to a verdict of its own; 0 if it failed itself.",
