@@ -203,6 +203,8 @@ def test_cli_switches_a_lab_province_seeded_from_the_registry(
     monkeypatch.setenv("GOVOPS_DNS_SERVER", f"127.0.0.1:{bind.auth.port}")
     monkeypatch.setenv("GOVOPS_DNS_KEY_FILE", str(key))
     monkeypatch.setenv("GOVOPS_DNS_RESOLVER", f"127.0.0.1:{bind.resolver.port}")
+    # As the runbook engine runs it: the run's inventory named in the environment.
+    monkeypatch.setenv("GOVOPS_INVENTORY", str(repo_root() / "inventories" / "lab"))
     common = ["--env", "lab", "--province", "tuyen_quang", "--state-dir", str(tmp_path / "s")]
     runner = CliRunner()
 
@@ -229,3 +231,5 @@ def test_cli_switches_a_lab_province_seeded_from_the_registry(
         assert update.query(bind.auth, m.name) == RRset.of(SEED_TTL, [OLD[m.name]])
     code, out = run("switch", "--env", "lab", "--province", "atlantis")
     assert code == 2 and "--province" in out
+    code, out = run("switch", "--env", "production", "--province", "hue")
+    assert code == 2 and "GOVOPS_INVENTORY" in out  # the inventory is lab's, not production's

@@ -129,6 +129,8 @@ class ExecContext:
             "GOVOPS_IDEMPOTENCY_KEY": self.idempotency_key,
             "GOVOPS_ATTEMPT": str(self.attempt),
             "GOVOPS_ROLE": self.role,
+            # The run's inventory (inventories/ENV): a command finds the estate the run uses.
+            "GOVOPS_INVENTORY": str(self.settings.inventory),
         }
 
 
