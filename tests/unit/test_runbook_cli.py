@@ -34,7 +34,8 @@ def _run_id(result: Result) -> str:
 def test_lint_exit_codes(tmp_path: Path) -> None:
     result = cutover("lint", *(str(p) for p in sorted((ROOT / "runbooks").glob("*.yml"))))
     assert result.exit_code == 0, result.output
-    assert "ok" in result.output and "cutover.yml: 6 phases, 22 steps" in result.output
+    # The step count grows as steps are added; the phases are the national sequence's six.
+    assert "ok" in result.output and re.search(r"cutover\.yml: 6 phases, \d+ steps", result.output)
     bad = runbook_doc([("one", [step("a")])])
     del bad["phases"][0]["steps"][0]["clears"]["authority"]
     path = write_runbook(tmp_path / "bad.yml", bad)
