@@ -205,6 +205,8 @@ def rollback(server: Server, tsig: Tsig, state_dir: Path, province: str) -> st.S
             continue
         replace(server, tsig, state.zones[name], name, old, rr)
     state.rolled_back_at = st.now()
+    # The old TTLs are back: a switch after this must outwait them again from a new lowering.
+    state.lowered_at = None
     st.save(state_dir, state)
     return state
 

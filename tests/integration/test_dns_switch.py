@@ -161,6 +161,9 @@ def test_switch_and_rollback_observed_at_server_and_resolver(bind: Bind) -> None
     assert st.load(state_dir, "tuyen_quang").old == on_disk.old
 
     update.rollback(bind.auth, bind.tsig, state_dir, "tuyen_quang")
+    # The old TTL is back: switching again needs a new lowering first.
+    with pytest.raises(DnsError, match="never lowered"):
+        update.switch(bind.auth, bind.tsig, state_dir, "tuyen_quang", _moves())
     for name, addr in OLD.items():
         assert update.query(bind.auth, name) == RRset.of(SEED_TTL, [addr])
     problems = update.verify(
