@@ -6,12 +6,26 @@ is a module of its own, never in `all` (checks.MODULES)."""
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
-from .client import ProbeFailure, origin_of
+from .client import ProbeFailure, Session, origin_of
+from .config import ProberConfig, ProvinceTarget
 
-if TYPE_CHECKING:
-    from .checks import Context
+
+class Context(Protocol):
+    """What these checks use of checks.Context (which imports this module: no circle)."""
+
+    target: ProvinceTarget
+    config: ProberConfig
+    session: Session
+    findings: Any
+
+    def url(self, system: str, path: str) -> str: ...
+
+    async def call(
+        self, kind: str, name: str, operation: str, doing: str, /, **inputs: Any
+    ) -> dict[str, Any]: ...
+
 
 # What the prober creates is marked so (checks.py uses it too; it lives here, below checks).
 SYNTHETIC_APPLICANT = {"name": "govops synthetic probe", "synthetic": True}
