@@ -215,6 +215,11 @@ def test_cli_switches_a_lab_province_seeded_from_the_registry(
         res = runner.invoke(main, ["dns", *args])
         return res.exit_code, res.output
 
+    code, out = run("plan", *common[:4], "--switch-at", "2025-06-28T13:00+0700", "--low-ttl", "1")
+    assert code == 0, out
+    # Vietnam's time: the switch at 13:00 +0700, the lowering one old TTL (3 s) before.
+    assert "lower the TTL of 2 record(s) by 2025-06-28 12:59:57 +0700" in out, out
+    assert "dichvucong.hagiang.gov.vn: 192.0.2.2 ttl 3 → 10.213.8.74 ttl 1" in out, out
     code, out = run("lower-ttl", *common, "--low-ttl", "1")
     assert code == 0, out
     code, out = run("switch", *common)
