@@ -28,7 +28,7 @@ from govops.runbook.templating import (
     strings_in,
     variables_of,
 )
-from govops.runbook.timeutil import iso
+from govops.runbook.timeutil import shown as show
 from govops.yamlio import (
     KeyPath,
     Lines,
@@ -333,7 +333,7 @@ class _Linter:
         if previous is not None and previous[0] == comparable[0]:
             before, now = previous[1], comparable[1]
             if before is not None and now is not None and now < before:
-                shown = iso(before) if isinstance(before, datetime) else f"T0+{before:g}s"
+                shown = show(before) if isinstance(before, datetime) else f"T0+{before:g}s"
                 self.error(
                     (*at, "clears", "time", "deadline"),
                     f"a deadline not before the previous step's ({shown}) within the phase",

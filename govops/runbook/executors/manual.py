@@ -20,7 +20,7 @@ from govops.runbook.executors.base import (
     Outcome,
     WaitingForApproval,
 )
-from govops.runbook.timeutil import format_duration, from_epoch, iso
+from govops.runbook.timeutil import format_duration, shown_epoch
 
 
 class ManualArgs(Args):
@@ -61,7 +61,7 @@ class ManualExecutor(Executor):
             return Outcome(False, f"no approval within {format_duration(ctx.timeout)}")
         return Outcome(
             True,
-            f"approved by {found.approver} at {iso(from_epoch(found.at))}"
+            f"approved by {found.approver} at {shown_epoch(found.at)}"
             + (f": {found.note}" if found.note else ""),
             {"approver": found.approver},
         )
