@@ -66,6 +66,7 @@ bench: system-deps venv ## Benchmarks; figures are printed and reported in issue
 	$(BIN)/python bench/runbook.py
 	$(BIN)/python bench/lint.py
 	$(BIN)/python bench/prober.py
+	$(BIN)/python bench/inherit.py
 	$(BIN)/python bench/lab.py
 	$(BIN)/python bench/converge.py
 
