@@ -15,6 +15,8 @@ from govops.runbook.context import Environment, province_vars
 from govops.runbook.executors import EXECUTORS, ExecContext, Outcome, RunSettings, executor
 from govops.runbook.model import Action, Runbook, Step
 from govops.runbook.scheduler import plan_waves, waves_of
+from govops.runbook.silences import describe as describe_matchers
+from govops.runbook.silences import matchers, window
 from govops.runbook.templating import TemplateError, render, render_value
 from govops.runbook.timeutil import format_duration, iso, shown
 
@@ -41,6 +43,7 @@ class PlannedStep:
     action: str
     verify: str
     rollback: str
+    silence: str = ""  # the planned work's Alertmanager silence (silences.py), if declared
 
 
 @dataclass(frozen=True)
@@ -124,9 +127,17 @@ def build_plan(
                     action=describe(step.action, context),
                     verify=describe(step.verify, context),
                     rollback=describe(step.rollback, context),
+                    silence=_silence(step, context),
                 )
             )
     return Plan(runbook, environment.env, t0, wave_lines, steps)
+
+
+def _silence(step: Step, context: Mapping[str, Any]) -> str:
+    if step.silence is None:
+        return ""
+    spec = {k: _render(v, context) for k, v in step.silence.items()}
+    return f"{describe_matchers(matchers(spec))} for {format_duration(window(step))}"
 
 
 def _render(text: str, context: Mapping[str, Any]) -> str:
@@ -178,6 +189,8 @@ def plan_text(plan: Plan) -> str:
                 out.append(f"    {'':<16}   {differing}")
         out.append(f"    verify ({first.province}): {first.verify}")
         out.append(f"    rollback ({first.province}): {first.rollback}")
+        if first.silence:
+            out.append(f"    silence ({first.province}): {first.silence}")
     return redact_text("\n".join(out) + "\n")
 
 

@@ -133,6 +133,6 @@ def test_planned_work_pages_nobody_a_fault_elsewhere_still_pages(
     with open_store(str(state)) as store:
         opened = [e for e in store.audit(run_id) if e.action == "silence.open"]
         expired = [e for e in store.audit(run_id) if e.action == "silence.expire"]
-    assert {e.step_id for e in opened} == set(DRAIN_STEPS)
+    assert set(DRAIN_STEPS) <= {e.step_id for e in opened}
     assert {e.result for e in opened} == {"opened"}
-    assert {e.step_id for e in expired} == set(DRAIN_STEPS)
+    assert {e.step_id for e in opened} == {e.step_id for e in expired}
