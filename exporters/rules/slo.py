@@ -75,9 +75,11 @@ SLO_RECORD = "province_system:govops_slo_errors:ratio_rate{window}"
 # One sample per evaluation of each SLO's good ratio, absent while planned work is open on the
 # system: the windows average these, so a planned drain is neither good nor bad, it is not there.
 SLO_SAMPLE = "province_system:govops_slo_good:sample"
-# Planned work (a runbook step draining, restarting or switching a system): 1 while it is open,
-# labelled province and system (published beside the step's Alertmanager silence; docs/alerts.md).
-PLANNED_WORK = "max by (province, system) (govops_planned_work) > 0"
+# Planned work (a runbook step draining, restarting or switching something): 1 while the step's
+# Alertmanager silence is active, labelled province and system ("" = the whole province), from
+# the planned-work exporter beside Alertmanager (roles/alertmanager; docs/alerts.md).
+PLANNED_WORK = 'max by (province, system) (govops_planned_work{system!=""}) > 0'
+PLANNED_PROVINCE = 'max by (province) (govops_planned_work{system=""}) > 0'
 # A burn that follows a system-down page in the same province is that fault's echo: on-call
 # was paged for the cause. Paging windows clear within 30 min of recovery; 1h covers them.
 PAGED_CAUSE = 'max_over_time(ALERTS{alertname="GovopsSystemDown", alertstate="firing"}[1h])'
@@ -100,7 +102,8 @@ def slo_groups() -> list[dict[str, Any]]:
     samples = [
         Record(
             SLO_SAMPLE,
-            f"avg by (province, system) (\n{slo.good}\n)\nunless on (province, system)\n{PLANNED_WORK}",
+            f"avg by (province, system) (\n{slo.good}\n)\nunless on (province, system)\n"
+            f"({PLANNED_WORK})\nunless on (province)\n({PLANNED_PROVINCE})",
             {"slo": slo.name},
         )
         for slo in SLOS
