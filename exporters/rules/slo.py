@@ -33,7 +33,6 @@ class BurnWindow:
         return f"{self.factor * hours / (30 * 24):.0%}"
 
 
-
 def _in_service(series: str) -> str:
     """The transaction's probes, counted from its first success within the longest window: a
     transaction that never worked yet is not in service (the Axis round trip of a province
