@@ -40,7 +40,7 @@ from govops.inherit.schema import VENDORS  # noqa: E402
 from tests.fixtures.postgres import PostgresServer, start_postgres  # noqa: E402
 
 PROVINCE = "ho_chi_minh"
-console = Console()
+console = Console(width=150)
 
 
 def timed_child(argv: list[str], env: dict[str, str]) -> tuple[float, float, int]:

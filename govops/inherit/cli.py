@@ -198,6 +198,13 @@ def plan_cmd(
     show_default=True,
     help="Records per durable batch.",
 )
+@click.option(
+    "--jobs",
+    type=click.IntRange(1, 16),
+    default=2,
+    show_default=True,
+    help="Sources and systems moved at once (each its own COPY stream).",
+)
 @handle_errors
 def run_cmd(
     env: str,
@@ -208,6 +215,7 @@ def run_cmd(
     target: str | None,
     config_path: Path | None,
     batch: int,
+    jobs: int,
 ) -> None:
     """Move what is left: COPY streams, one transaction per batch with its checkpoint, so a run
     killed at any moment resumes without duplicates or gaps. Exit codes: 0, 2 bad input,
@@ -221,7 +229,9 @@ def run_cmd(
         env, province, old_province, source_opts, target, config_path
     ):
         with _progress("moving") as (start, advance):
-            result = job.run(target_dsn, srcs, kinds, batch=batch, start=start, advance=advance)
+            result = job.run(
+                target_dsn, srcs, kinds, batch=batch, jobs=jobs, start=start, advance=advance
+            )
         for (source, kind), m in result.items():
             moved += m.moved
             quarantined += m.quarantined

@@ -7,16 +7,21 @@ figures, printing nothing.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from govops.errors import InputError
 from govops.inherit.communes import CommuneMap, commune_map
 from govops.inherit.config import Source, connect
 from govops.inherit.move import BATCH, Conn, Moved, checkpoint, move_kind, prepare_target, remaining
-from govops.inherit.schema import KIND_SYSTEM, Vendor, detect_vendor
-from govops.inherit.verify import Verdict, verify_kind
+from govops.inherit.schema import KIND_SYSTEM, Vendor, detect_vendor, target_ddl
+from govops.inherit.verify import StoredMap, Verdict, verify_kind
+
+T = TypeVar("T")
+# two COPY streams at once: what two cores feed (a source backend, a target backend each)
+JOBS = 2
 
 # (source, kind, total) when a piece starts; (source, kind, rows) as it advances
 Start = Callable[[str, str, int], None]
@@ -99,35 +104,58 @@ def plan(target: str, sources: list[Source], kinds: list[str]) -> list[PlanRow]:
     return rows
 
 
+def _pieces(sources: list[Source], kinds: list[str]) -> list[tuple[Source, str]]:
+    # the largest first (dossiers), so parallel workers finish together
+    return [(s, k) for k in kinds for s in sources]
+
+
+def _in_parallel(
+    jobs: int, pieces: list[tuple[Source, str]], work: Callable[[Source, str], T]
+) -> list[T]:
+    """Each piece on its own connections; at most `jobs` at once (each a COPY stream)."""
+    if jobs <= 1 or len(pieces) <= 1:
+        return [work(s, k) for s, k in pieces]
+    with ThreadPoolExecutor(min(jobs, len(pieces))) as pool:
+        return list(pool.map(lambda p: work(*p), pieces))
+
+
 def run(
     target: str,
     sources: list[Source],
     kinds: list[str],
     *,
     batch: int = BATCH,
+    jobs: int = JOBS,
     start: Start = lambda s, k, n: None,
     advance: Advance = lambda s, k, n: None,
 ) -> dict[tuple[str, str], Moved]:
     cmap = commune_map()
-    result = {}
     with _connections(target, sources) as (tgt, opened):
         prepare_target(tgt, cmap, sources)
-        for s in sources:
-            src, vendor = opened[s.codename]
-            for kind in kinds:
-                last, _, _ = checkpoint(tgt, s, kind)
-                start(s.codename, kind, remaining(src, vendor, kind, last))
-                result[(s.codename, kind)] = move_kind(
-                    src,
-                    tgt,
-                    vendor,
-                    s,
-                    kind,
-                    cmap,
-                    batch=batch,
-                    progress=lambda n, s=s, kind=kind: advance(s.codename, kind, n),  # type: ignore[misc]
-                )
-    return result
+        vendors = {name: vendor for name, (_, vendor) in opened.items()}
+
+    def work(s: Source, kind: str) -> Moved:
+        with (
+            connect(target, "target", autocommit=True) as tgt,
+            connect(s.dsn, f"source {s.codename}", autocommit=True) as src,
+        ):
+            vendor = vendors[s.codename]
+            last, _, _ = checkpoint(tgt, s, kind)
+            start(s.codename, kind, remaining(src, vendor, kind, last))
+            return move_kind(
+                src,
+                tgt,
+                vendor,
+                s,
+                kind,
+                cmap,
+                batch=batch,
+                progress=lambda n: advance(s.codename, kind, n),
+            )
+
+    pieces = _pieces(sources, kinds)
+    moved = _in_parallel(jobs, pieces, work)
+    return {(s.codename, k): m for (s, k), m in zip(pieces, moved, strict=True)}
 
 
 def verify(
@@ -138,10 +166,10 @@ def verify(
     start: Start = lambda s, k, n: None,
     advance: Advance = lambda s, k, n: None,
 ) -> list[Verdict]:
-    cmap = commune_map()
     verdicts = []
     with _connections(target, sources) as (tgt, opened):
-        prepare_target(tgt, cmap, sources)
+        tgt.execute(target_ddl())  # a target never run into verifies as empty, not as an error
+        cmap = StoredMap(tgt)
         for s in sources:
             src, vendor = opened[s.codename]
             for kind in kinds:

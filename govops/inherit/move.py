@@ -125,14 +125,12 @@ def batch_queries(
     cols = [c for c, _ in CANONICAL[kind]]
     col_list = sql.SQL(", ").join(sql.SQL("c.") + sql.Identifier(c) for c in cols)
     target_cols = ["id", "source", "source_id", *cols]
-    head = sql.SQL("{} + c.source_id, {}, c.source_id, {}").format(
+    head = sql.SQL("{}::bigint + c.source_id, {}::text, c.source_id, {}").format(
         sql.Literal(base), sql.Literal(source.codename), col_list
     )
     if kind not in REMAPPED:
-        out = sql.SQL("COPY (SELECT {} FROM ({}) c ORDER BY c.source_id) TO STDOUT").format(
-            head, canon
-        )
-        into = sql.SQL("COPY {} ({}) FROM STDIN").format(
+        out = sql.SQL("COPY (SELECT {} FROM ({}) c) TO STDOUT (FORMAT binary)").format(head, canon)
+        into = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT binary)").format(
             sql.Identifier(target_table(kind)),
             sql.SQL(", ").join(map(sql.Identifier, target_cols)),
         )
@@ -141,15 +139,14 @@ def batch_queries(
         "({}) c LEFT JOIN (VALUES {}) m(ward, commune, reason) ON m.ward = c.old_ward"
     ).format(canon, _map_values(cmap, source.legacy.old_code))
     mapped = sql.SQL(
-        "COPY (SELECT {}, m.commune FROM {} WHERE m.commune IS NOT NULL "
-        "ORDER BY c.source_id) TO STDOUT"
+        "COPY (SELECT {}, m.commune FROM {} WHERE m.commune IS NOT NULL ) TO STDOUT (FORMAT binary)"
     ).format(head, join)
-    into_mapped = sql.SQL("COPY {} ({}, commune_code) FROM STDIN").format(
+    into_mapped = sql.SQL("COPY {} ({}, commune_code) FROM STDIN (FORMAT binary)").format(
         sql.Identifier(target_table(kind)), sql.SQL(", ").join(map(sql.Identifier, target_cols))
     )
     quarantined = sql.SQL(
-        "COPY (SELECT {}, {}, c.source_id, c.old_ward, coalesce(m.reason, {}), {} FROM {} "
-        "WHERE m.commune IS NULL ORDER BY c.source_id) TO STDOUT"
+        "COPY (SELECT {}::text, {}::text, c.source_id, c.old_ward, coalesce(m.reason, {}), {} "
+        "FROM {} WHERE m.commune IS NULL) TO STDOUT (FORMAT binary)"
     ).format(
         sql.Literal(kind),
         sql.Literal(source.codename),
@@ -160,7 +157,8 @@ def batch_queries(
     into_q = sql.Composed(
         [
             sql.SQL(
-                "COPY inherit_quarantine (kind, source, source_id, old_ward, reason, record) FROM STDIN"
+                "COPY inherit_quarantine (kind, source, source_id, old_ward, reason, record) "
+                "FROM STDIN (FORMAT binary)"
             )
         ]
     )

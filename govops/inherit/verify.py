@@ -14,11 +14,11 @@ from __future__ import annotations
 import random
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from psycopg import sql
 
-from govops.inherit.communes import CommuneMap
+from govops.inherit.communes import UNKNOWN_WARD
 from govops.inherit.config import Source
 from govops.inherit.move import Conn, id_range
 from govops.inherit.schema import REMAPPED, Vendor, business_text, target_table
@@ -43,6 +43,22 @@ class Verdict:
     @property
     def ok(self) -> bool:
         return not self.problems
+
+
+class Resolver(Protocol):
+    def resolve(self, ward_code: str) -> tuple[int | None, str | None]: ...
+
+
+class StoredMap:
+    """The ward map as the run stored it in the target (`inherit_commune_map`): what verify
+    checks communes against, without rebuilding the published map."""
+
+    def __init__(self, tgt: Conn) -> None:
+        rows = tgt.execute("SELECT old_ward, commune_code, reason FROM inherit_commune_map")
+        self.rows: dict[str, tuple[int | None, str | None]] = {str(w): (c, r) for w, c, r in rows}
+
+    def resolve(self, ward_code: str) -> tuple[int | None, str | None]:
+        return self.rows.get(ward_code, (None, UNKNOWN_WARD))
 
 
 def _hash(text: str) -> str:
@@ -141,7 +157,7 @@ def _deep_sample(
     vendor: Vendor,
     source: Source,
     kind: str,
-    cmap: CommuneMap,
+    cmap: Resolver,
     verdict: Verdict,
     rng: random.Random,
 ) -> None:
@@ -216,7 +232,7 @@ def verify_kind(
     vendor: Vendor,
     source: Source,
     kind: str,
-    cmap: CommuneMap,
+    cmap: Resolver,
     *,
     seed: int | None = None,
 ) -> Verdict:
