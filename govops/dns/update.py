@@ -93,6 +93,23 @@ def query(server: Server, name: str, recursive: bool = False) -> RRset | None:
     return None
 
 
+def zone_of(server: Server, name: str) -> str:
+    """The zone `name` lives in at `server`: an update must name it (RFC 2136 §2.3), and a
+    DNS operator's zones need not be the lab's (`gov.vn` here, `hagiang.gov.vn` there). The
+    server says so in one query: the SOA is the answer at a zone's apex, else in the
+    authority section of its reply."""
+    msg = dns.message.make_query(name, dns.rdatatype.SOA)
+    msg.flags &= ~dns.flags.RD
+    try:
+        resp = dns.query.tcp(msg, server.address, port=server.port, timeout=server.timeout)
+    except (dns.exception.DNSException, OSError) as exc:
+        raise DnsError(f"{server.address}:{server.port} did not answer for {name}: {exc}") from exc
+    for rrset in (*resp.answer, *resp.authority):
+        if rrset.rdtype == dns.rdatatype.SOA:
+            return str(rrset.name.to_text(omit_final_dot=True))
+    raise DnsError(f"{server.address}:{server.port} is not authoritative for {name}")
+
+
 def _rdataset(rr: RRset) -> list[dns.rdtypes.IN.A.A]:
     a = dns.rdtypes.IN.A.A
     return [a(dns.rdataclass.IN, dns.rdatatype.A, v) for v in rr.values]  # type: ignore[no-untyped-call]
@@ -141,12 +158,13 @@ def lower_ttl(
         rr = _current(server, move)
         if move.name not in state.old:
             state.old[move.name] = rr
-            state.zones[move.name] = move.zone
+            state.zones[move.name] = zone_of(server, move.name)
     st.save(state_dir, state)  # the old records are on disk before the first change
     for move in moves:
         rr = _current(server, move)
         if rr.ttl > low:
-            replace(server, tsig, move.zone, move.name, RRset.of(low, rr.values), rr)
+            zone = state.zones[move.name]
+            replace(server, tsig, zone, move.name, RRset.of(low, rr.values), rr)
     if state.lowered_at is None:
         state.lowered_at = st.now()
         st.save(state_dir, state)
@@ -189,7 +207,7 @@ def switch(
         old = state.old.get(move.name)
         if old is None:
             raise DnsError(f"{move.name}: no recorded old RRset (run lower-ttl first)")
-        replace(server, tsig, move.zone, move.name, want, rr)
+        replace(server, tsig, state.zones[move.name], move.name, want, rr)
     state.switched_at = st.now()
     state.rolled_back_at = None
     st.save(state_dir, state)

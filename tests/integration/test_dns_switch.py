@@ -174,6 +174,11 @@ def test_switch_and_rollback_observed_at_server_and_resolver(bind: Bind) -> None
 
 def test_wrong_key_and_foreign_change_are_refused(bind: Bind) -> None:
     name = next(iter(OLD))
+    # The zone a name lives in, as the server says (at the apex: its own).
+    assert update.zone_of(bind.auth, name) == ZONE
+    assert update.zone_of(bind.auth, ZONE) == ZONE
+    with pytest.raises(DnsError, match="not authoritative"):
+        update.zone_of(bind.auth, "example.org")
     bad = Tsig("govops-cutover", base64.b64encode(os.urandom(32)).decode())
     with pytest.raises(DnsError, match="TSIG key was refused"):
         update.replace(bind.auth, bad, ZONE, name, RRset.of(LOW, NEW), RRset.of(0, [OLD[name]]))
