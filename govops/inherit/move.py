@@ -25,6 +25,7 @@ from govops.inherit.schema import (
     REKEY_FACTOR,
     REMAPPED,
     Vendor,
+    business_hash,
     business_text,
     target_ddl,
     target_table,
@@ -145,19 +146,21 @@ def batch_queries(
         sql.Identifier(target_table(kind)), sql.SQL(", ").join(map(sql.Identifier, target_cols))
     )
     quarantined = sql.SQL(
-        "COPY (SELECT {}::text, {}::text, c.source_id, c.old_ward, coalesce(m.reason, {}), {} "
+        "COPY (SELECT {}::text, {}::text, c.source_id, c.old_ward, coalesce(m.reason, {}), {}, {} "
         "FROM {} WHERE m.commune IS NULL) TO STDOUT (FORMAT binary)"
     ).format(
         sql.Literal(kind),
         sql.Literal(source.codename),
         sql.Literal(UNKNOWN_WARD),
         sql.SQL(business_text(kind, "c")),
+        sql.SQL(business_hash(kind, "c")),
         join,
     )
     into_q = sql.Composed(
         [
             sql.SQL(
-                "COPY inherit_quarantine (kind, source, source_id, old_ward, reason, record) "
+                "COPY inherit_quarantine (kind, source, source_id, old_ward, reason, record, "
+                "record_hash) "
                 "FROM STDIN (FORMAT binary)"
             )
         ]

@@ -177,6 +177,14 @@ def business_text(kind: str, alias: str = "") -> str:
     return f"concat_ws('|', {parts})"
 
 
+def business_hash(kind: str, alias: str) -> str:
+    """A 64-bit hash of the record's business fields, each by its type's own hash function (no
+    text conversion: a third of the cost). Source and target columns have the same types (the
+    move copies in binary), so equal records hash equal on both sides."""
+    cols = ", ".join(f"{alias}.{c}" for c in ["source_id", *(c for c, _ in CANONICAL[kind])])
+    return f"hash_record_extended(({cols}), 0)"
+
+
 def target_table(kind: str) -> str:
     return f"inherit_{kind}"
 
@@ -195,7 +203,8 @@ def target_ddl() -> str:
         """
 CREATE TABLE IF NOT EXISTS inherit_quarantine (
   kind text NOT NULL, source text NOT NULL, source_id bigint NOT NULL, old_ward text,
-  reason text NOT NULL, record text NOT NULL, PRIMARY KEY (kind, source, source_id));
+  reason text NOT NULL, record text NOT NULL, record_hash bigint NOT NULL,
+  PRIMARY KEY (kind, source, source_id));
 CREATE TABLE IF NOT EXISTS inherit_checkpoint (
   source text NOT NULL, kind text NOT NULL, last_id bigint NOT NULL DEFAULT 0,
   moved bigint NOT NULL DEFAULT 0, quarantined bigint NOT NULL DEFAULT 0,

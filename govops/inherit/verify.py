@@ -21,7 +21,7 @@ from psycopg import sql
 from govops.inherit.communes import UNKNOWN_WARD
 from govops.inherit.config import Source
 from govops.inherit.move import Conn, id_range
-from govops.inherit.schema import REMAPPED, Vendor, business_text, target_table
+from govops.inherit.schema import REMAPPED, Vendor, business_hash, business_text, target_table
 
 BUCKET = 10_000
 SAMPLE = 200
@@ -61,14 +61,10 @@ class StoredMap:
         return self.rows.get(ward_code, (None, UNKNOWN_WARD))
 
 
-def _hash(text: str) -> str:
-    return f"hashtextextended({text}, 0)::numeric"
-
-
 def source_records(vendor: Vendor, kind: str) -> sql.Composed:
     """(source_id, hash) of every canonical record: the source side of every comparison."""
     return sql.SQL("SELECT c.source_id AS sid, {} AS h FROM (SELECT {} FROM {}) c").format(
-        sql.SQL(_hash(business_text(kind, "c"))),
+        sql.SQL(business_hash(kind, "c")),
         sql.SQL(vendor.select[kind]),
         sql.Identifier(vendor.tables[kind]),
     )
@@ -82,11 +78,11 @@ def target_records(source: Source, kind: str) -> sql.Composed:
         "UNION ALL SELECT q.source_id, {}, 'quarantined' FROM inherit_quarantine q "
         "WHERE q.kind = {} AND q.source = {}"
     ).format(
-        sql.SQL(_hash(business_text(kind, "t"))),
+        sql.SQL(business_hash(kind, "t")),
         sql.Identifier(target_table(kind)),
         sql.Literal(lo),
         sql.Literal(hi),
-        sql.SQL(_hash("q.record")),
+        sql.SQL("q.record_hash"),
         sql.Literal(kind),
         sql.Literal(source.codename),
     )
