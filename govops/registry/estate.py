@@ -44,9 +44,9 @@ SYSTEM_BLOCK = 8
 # for its monitoring host (at most 15 zones).
 ZONE_SLICE_BITS = 4
 BASTION_OFFSET = 20  # the national bastion, after the national hosts
-# The lab's authoritative DNS server (`dns`), after the counterparts' stand-ins. Production
-# has none of its own: Designate (infra/) serves its names.
-DNS_OFFSET = 15
+# The lab's authoritative DNS server (`dns`), after the counterparts' stand-ins and still in
+# the national hosts' slice. Production has none of its own: Designate (infra/) serves names.
+DNS_OFFSET = 5
 BASTION_VOLUME_GB = 10  # a jump host keeps nothing but logs
 
 

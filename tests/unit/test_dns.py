@@ -86,7 +86,7 @@ def test_lab_zones_hold_every_host_and_all_63_old_portals(lab) -> None:  # type:
     zones = lab_zones(lab)
     hosts = {r.name: r.value for r in zones[LAB_ZONE]}
     assert hosts[f"hue-procedures.{LAB_ZONE}"] == "10.213.46.74"
-    assert hosts[f"dns.{LAB_ZONE}"] == "10.213.0.25"
+    assert hosts[f"dns.{LAB_ZONE}"] == "10.213.0.15"
     assert len(hosts) == len(lab.hosts())
     portals = zones[LEGACY_ZONE]
     assert len(portals) == len(legacy_provinces()) == 63
