@@ -200,6 +200,12 @@ def lower_cmd(
 @key_option
 @state_option
 @click.option("--wait", is_flag=True, help="Wait for the old TTL to run out instead of refusing.")
+@click.option(
+    "--lower-first",
+    is_flag=True,
+    help="Not lowered (or rolled back since): lower the TTLs now, then switch (with --wait, "
+    "after the old TTL). For switching again after a rollback.",
+)
 @handle_errors
 def switch_cmd(
     env: str,
@@ -208,12 +214,15 @@ def switch_cmd(
     key_file: Path | None,
     state_dir: Path | None,
     wait: bool,
+    lower_first: bool,
 ) -> None:
     """Point the province's moving names at its new systems."""
     _, estate = open_estate(env)
     srv, tsig = _server(server, "--server", estate), _key(key_file, estate)
     sdir = _state_dir(state_dir, env)
     moves = _moves(estate, province)
+    if lower_first and st.load(sdir, province).lowered_at is None:
+        update.lower_ttl(srv, tsig, sdir, province, moves, records.LOW_TTL)
     left = update.seconds_to_wait(st.load(sdir, province))
     if left > 0 and wait:
         err.print(f"{province}: waiting {left:.0f} s for the old TTL to run out")

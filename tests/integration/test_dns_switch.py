@@ -197,6 +197,7 @@ def test_cli_switches_a_lab_province_seeded_from_the_registry(
     from click.testing import CliRunner
 
     from govops.cli import main
+    from govops.dns import records
     from govops.dns.records import LEGACY_ZONE, lab_zones, moves_for
     from govops.paths import repo_root
     from govops.registry.estate import estate_path, load_estate
@@ -242,6 +243,13 @@ def test_cli_switches_a_lab_province_seeded_from_the_registry(
     assert code == 0, out
     for m in moves:
         assert update.query(bind.auth, m.name) == RRset.of(SEED_TTL, [OLD[m.name]])
+    # Switching again after the rollback: lowered anew, then switched once the old TTL ran out.
+    code, out = run("switch", *common, "--lower-first", "--wait")
+    assert code == 0, out
+    for m in moves:
+        assert update.query(bind.auth, m.name) == RRset.of(min(SEED_TTL, records.LOW_TTL), m.new)
+    code, out = run("rollback", *common)
+    assert code == 0, out
     code, out = run("switch", "--env", "lab", "--province", "atlantis")
     assert code == 2 and "--province" in out
     code, out = run("switch", "--env", "production", "--province", "hue")
