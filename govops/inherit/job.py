@@ -15,8 +15,17 @@ from typing import Any, TypeVar
 from govops.errors import InputError
 from govops.inherit.communes import CommuneMap, commune_map
 from govops.inherit.config import Source, connect
-from govops.inherit.move import BATCH, Conn, Moved, checkpoint, move_kind, prepare_target, remaining
-from govops.inherit.schema import KIND_SYSTEM, Vendor, detect_vendor, target_ddl
+from govops.inherit.move import (
+    BATCH,
+    Conn,
+    Moved,
+    checkpoint,
+    ensure_tables,
+    move_kind,
+    prepare_target,
+    remaining,
+)
+from govops.inherit.schema import KIND_SYSTEM, Vendor, detect_vendor
 from govops.inherit.verify import StoredMap, Verdict, verify_kind
 
 T = TypeVar("T")
@@ -163,20 +172,26 @@ def verify(
     sources: list[Source],
     kinds: list[str],
     *,
+    jobs: int = JOBS,
     start: Start = lambda s, k, n: None,
     advance: Advance = lambda s, k, n: None,
 ) -> list[Verdict]:
-    verdicts = []
     with _connections(target, sources) as (tgt, opened):
-        tgt.execute(target_ddl())  # a target never run into verifies as empty, not as an error
+        ensure_tables(tgt)  # a target never run into verifies as empty, not as an error
         cmap = StoredMap(tgt)
-        for s in sources:
-            src, vendor = opened[s.codename]
-            for kind in kinds:
-                start(s.codename, kind, 1)
-                verdicts.append(verify_kind(src, tgt, vendor, s, kind, cmap))
-                advance(s.codename, kind, 1)
-    return verdicts
+        vendors = {name: vendor for name, (_, vendor) in opened.items()}
+
+    def work(s: Source, kind: str) -> Verdict:
+        with (
+            connect(target, "target", autocommit=True) as tgt,
+            connect(s.dsn, f"source {s.codename}", autocommit=True) as src,
+        ):
+            start(s.codename, kind, 1)
+            verdict = verify_kind(src, tgt, vendors[s.codename], s, kind, cmap)
+            advance(s.codename, kind, 1)
+            return verdict
+
+    return _in_parallel(jobs, _pieces(sources, kinds), work)
 
 
 def status(target: str, limit: int) -> dict[str, Any]:

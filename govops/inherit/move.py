@@ -47,10 +47,20 @@ class Moved:
     quarantined: int = 0
 
 
+# Serializes the DDL of runs started together (CREATE TABLE IF NOT EXISTS races otherwise).
+DDL_LOCK = 0x1A4E_0015
+
+
+def ensure_tables(tgt: Conn) -> None:
+    with tgt.transaction():
+        tgt.execute("SELECT pg_advisory_xact_lock(%s)", (DDL_LOCK,))
+        tgt.execute(target_ddl())
+
+
 def prepare_target(tgt: Conn, cmap: CommuneMap, sources: list[Source]) -> None:
     """The receiving tables, and the map of each source's old wards (for verify and status)."""
+    ensure_tables(tgt)
     with tgt.transaction():
-        tgt.execute(target_ddl())
         rows = []
         for src in sources:
             for ward in cmap.wards_of(src.legacy.old_code):
@@ -81,14 +91,15 @@ def checkpoint(tgt: Conn, source: Source, kind: str) -> tuple[int, int, int]:
 def check_foreign(tgt: Conn, source: Source, kind: str) -> None:
     """Rows in the target for this source beyond its checkpoint, or under its id range from
     another source, were not put there by govops: refuse rather than mix or overwrite them."""
-    last, _, _ = checkpoint(tgt, source, kind)
     lo, hi = id_range(source)
+    # one statement, one snapshot: a concurrent run's batch commits with its checkpoint
     row = tgt.execute(
         sql.SQL(
             "SELECT count(*), min(id) FROM {} WHERE id BETWEEN %s AND %s "
-            "AND (source <> %s OR id > %s)"
+            "AND (source <> %s OR id > %s + coalesce((SELECT last_id FROM inherit_checkpoint "
+            "WHERE source = %s AND kind = %s), 0))"
         ).format(sql.Identifier(target_table(kind))),
-        (lo, hi, source.codename, lo + last),
+        (lo, hi, source.codename, lo, source.codename, kind),
     ).fetchone()
     assert row is not None
     if row[0]:

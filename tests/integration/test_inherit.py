@@ -215,6 +215,24 @@ def test_sigkill_at_random_points_then_resume_twenty_times(sources: Sources) -> 
     assert mid_move >= 10, f"only {mid_move} of 20 kills interrupted a move"
 
 
+def test_two_runs_started_together_move_each_record_once(sources: Sources) -> None:
+    """A second operator starting the same move: both finish, each batch lands once."""
+    target = sources.target("inherit_concurrent")
+    env = sources.env(target)
+    argv = [sys.executable, "-m", "govops.cli", "inherit", "run", "--env", "lab"]
+    argv += ["--province", PROVINCE, "--batch", "500"]
+    procs = [
+        subprocess.Popen(
+            argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
+    for proc in procs:
+        _, stderr = proc.communicate(timeout=300)
+        assert proc.returncode == 0, stderr
+    assert_target_equals_source(sources, target)
+
+
 def progress(target: str) -> int:
     """Records the target's checkpoints say are committed (0 before the tables exist)."""
     try:
