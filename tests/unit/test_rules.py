@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from exporters.rules import generate
+from tests.integration import monitoring_stack as stack
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "exporters" / "rules"
@@ -78,3 +79,53 @@ def test_the_burn_rate_alerts_come_from_the_table() -> None:
         if r["labels"]["severity"] == "critical"
     }  # type: ignore[index]
     assert pages == {("1h", "5m"), ("6h", "30m")}
+
+
+def _alertmanager_config(tmp_path: Path) -> Path:
+    """roles/alertmanager's configuration, rendered from its defaults with the lab's sink."""
+    variables = stack.role_defaults("alertmanager") | {"alertmanager_sink_enabled": True}
+    path = tmp_path / "alertmanager.yml"
+    path.write_text(stack.render_role_template("alertmanager", "alertmanager.yml.j2", variables))
+    return path
+
+
+def amtool() -> str:
+    path = shutil.which("amtool")
+    if path is None:
+        pytest.fail("amtool not found: apt-get install prometheus-alertmanager")
+    return path
+
+
+def test_critical_pages_and_the_rest_opens_tickets(tmp_path: Path) -> None:
+    config = _alertmanager_config(tmp_path)
+    check = subprocess.run([amtool(), "check-config", str(config)], capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    for severity, receiver in (("critical", "oncall-pager"), ("warning", "tickets")):
+        routed = subprocess.run(
+            [amtool(), "config", "routes", "test", f"--config.file={config}",
+             f"severity={severity}", "alertname=GovopsSystemDown", "province=hue"],
+            capture_output=True, text=True,
+        )  # fmt: skip
+        assert routed.stdout.strip() == receiver, routed.stdout + routed.stderr
+    data = yaml.safe_load(config.read_text())
+    # Every receiver also delivers to the lab's alert sink, under its own name.
+    for r in data["receivers"]:
+        urls = [w["url"] for w in r["webhook_configs"]]
+        assert f"http://127.0.0.1:9097/{r['name']}" in urls, r
+
+
+def test_a_system_down_inhibits_what_it_causes_in_its_province() -> None:
+    """Every alert a system down causes (the zone rules' transaction, burn and exporter alerts)
+    is the target of an inhibition by GovopsSystemDown; none of those is itself a source."""
+    rules = stack.role_defaults("alertmanager")["alertmanager_inhibit_rules"]
+    by_down = [r for r in rules if r.get("source") == {"alertname": "GovopsSystemDown"}]
+    inhibited = {name for r in by_down for name in r["target_regex"]["alertname"].split("|")}
+    caused = {
+        "GovopsSystemReplicaDown", "GovopsExporterDown", "GovopsTransactionFailing",
+        "GovopsErrorBudgetBurn", "GovopsSSOFailing", "GovopsDossierSubmissionFailing",
+        "GovopsDossierSyncLagging", "GovopsCommunesNotTested",
+    }  # fmt: skip
+    assert caused <= inhibited, caused - inhibited
+    assert caused <= set(generate.alert_names())
+    province_wide = [r for r in by_down if r["equal"] == ["province"]]
+    assert province_wide and "GovopsSSOFailing" in province_wide[0]["target_regex"]["alertname"]
