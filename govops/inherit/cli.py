@@ -97,6 +97,9 @@ def _jobs(
     result = []
     for name in names:
         target_dsn, srcs = resolve(config, name, old_province, sources, target)
+        if not srcs:
+            err.print(f"{name}: no old province merged in: nothing to inherit")
+            continue
         result.append((name, target_dsn, srcs))
     return result
 

@@ -100,9 +100,7 @@ def resolve(
             )
         olds = [chosen]
     if not olds:
-        raise InputError(
-            "--province", "province", "a province with old provinces merged in", province
-        )
+        return "", []  # nothing merged in: nothing to inherit (a runbook step's no-op)
     conf = _file_config(config_path)
     env_target = os.environ.get(f"GOVOPS_INHERIT_TARGET_{province.upper()}")
     target_dsn = target or env_target or conf["targets"].get(province)

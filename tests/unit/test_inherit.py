@@ -146,6 +146,7 @@ def test_resolve_dsns_in_order_and_refuses_a_password_in_the_file(
     assert [s.dsn for s in sources] == ["host=env-db dbname=legacy"]
     _, sources = resolve(config, "tuyen_quang", "02", {"ha_giang": "host=cli"}, None)
     assert sources[0].dsn == "host=cli"
+    assert resolve(config, "hue", None, {}, None) == ("", [])  # nothing merged in: a no-op
     with pytest.raises(InputError, match="old provinces merged into tuyen_quang"):
         resolve(config, "tuyen_quang", "binh_duong", {}, None)
     config.write_text("targets: {tuyen_quang: 'postgresql://u:hunter2@tq-db/p'}\n")
