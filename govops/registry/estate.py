@@ -7,6 +7,7 @@ here from it and the registry, so that every tool sees the same estate.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
@@ -32,7 +33,7 @@ from govops.registry.estate_file import (
     SystemEntry,
     Zone,
 )
-from govops.registry.geography import Province, provinces
+from govops.registry.geography import LegacyProvince, Province, merged_from, provinces
 from govops.yamlio import KeyPath, key_str, line_of, load_yaml, validate
 
 TIER_SUBNETS = ("public", "app", "data", "mgmt")
@@ -138,6 +139,14 @@ class Estate:
                 self.fqdn(f"{label}-db"),
             )
         )
+        if self.lab is not None:
+            # The lab's stand-ins for the old provinces' databases merged into this one
+            # (`govops inherit`'s sources), after the province's database. Production's are
+            # the old provinces' own servers, reached where they are.
+            for i, old in enumerate(legacy_codenames(p), start=1):
+                name = f"legacy-{dns_label(old)}-db"
+                groups = (f"province_{p}", "legacy_sources")
+                hosts.append(Host(name, db_ip + i, p, None, ("db",), groups, self.fqdn(name)))
         if self.cloud is not None:
             # The province's jump host: SSH reaches its other hosts only through it.
             name = f"{label}-bastion"
@@ -195,6 +204,20 @@ class Estate:
                 )
             )
         return hosts
+
+
+def legacy_codename(lp: LegacyProvince) -> str:
+    """`Bà Rịa - Vũng Tàu` → `ba_ria_vung_tau` (what `govops inherit` calls a source)."""
+    text = unicodedata.normalize("NFC", lp.old_name).lower().strip()
+    text = re.sub(r"^(thành phố|tỉnh)\s+", "", text).replace("đ", "d")
+    text = "".join(c for c in unicodedata.normalize("NFD", text) if unicodedata.category(c) != "Mn")
+    return "_".join(re.split(r"[\s\-'’]+", text.strip()))
+
+
+def legacy_codenames(province: str) -> list[str]:
+    """The old provinces merged into `province`, other than its own predecessor."""
+    own = f"{provinces()[province].code:02d}"
+    return [legacy_codename(lp) for lp in merged_from(province) if lp.old_code != own]
 
 
 def dns_label(codename: str) -> str:

@@ -20,7 +20,13 @@ def test_shipped_estates_resolve() -> None:
     assert len(lab.provinces) == len(prod.provinces) == 34
     assert lab.lab is not None and "hue" in lab.lab.default_provinces
     # Lab: one host per system and a db per province, plus monitor and 4 national hosts.
-    assert len(lab.hosts()) == 34 * 6 + 6  # + monitor, 4 counterparts, dns
+    # + monitor, 4 counterparts, dns, and a legacy source per old province merged into
+    # another (63 old provinces, 34 kept a successor of their own).
+    assert len(lab.hosts()) == 34 * 6 + 6 + (63 - 34)
+    legacy = {h.name: h.province for h in lab.hosts() if "legacy_sources" in h.groups}
+    assert legacy["legacy-ha-giang-db"] == "tuyen_quang"
+    assert legacy["legacy-ba-ria-vung-tau-db"] == "ho_chi_minh"
+    assert not [h for h in prod.hosts() if "legacy_sources" in h.groups]
     assert prod.provinces["hue"].zone == "dc-central"
     assert str(prod.provinces["hue"].network) == "10.46.0.0/16"
     assert prod.provinces["ho_chi_minh"].sizes["db"].flavor == "g1.2xlarge"
@@ -37,7 +43,8 @@ def test_host_names_are_dns_labels_and_addresses_unique() -> None:
             if h.province:
                 pe = estate.provinces[h.province]
                 assert h.ip in pe.network
-                assert h.name.startswith(dns_label(h.province) + "-")
+                prefix = "legacy" if "legacy_sources" in h.groups else dns_label(h.province)
+                assert h.name.startswith(prefix + "-")
             else:
                 assert h.ip in estate.network.national
 

@@ -60,7 +60,7 @@ def test_lab_has_topology_and_no_stacks(lab_files: dict[str, str]) -> None:
     }
     names = [h["name"] for h in topo["hosts"]]
     assert {"hue-procedures", "hue-db", "monitor", "national-portal"} <= set(names)
-    assert len(names) == 210  # 34 provinces × 6, monitor, 4 counterparts, dns
+    assert len(names) == 239  # 34 provinces × 6, monitor, 4 counterparts, dns, 29 legacy dbs
 
 
 def test_prometheus_targets_carry_registry_labels(prod_files: dict[str, str]) -> None:
