@@ -146,7 +146,7 @@ class Estate:
             for i, old in enumerate(legacy_codenames(p), start=1):
                 name = f"legacy-{dns_label(old)}-db"
                 groups = (f"province_{p}", "legacy_sources")
-                hosts.append(Host(name, db_ip + i, p, None, ("db",), groups, self.fqdn(name)))
+                hosts.append(Host(name, db_ip + i, p, None, (), groups, self.fqdn(name)))
         if self.cloud is not None:
             # The province's jump host: SSH reaches its other hosts only through it.
             name = f"{label}-bastion"
