@@ -18,6 +18,10 @@ from govops.registry import catalog
 # Prometheus: "observed during the last EVIDENCE_WINDOW" (the report uses the run's own span).
 EVIDENCE_WINDOW = "6h"
 EVIDENCE_START = "(time() - 21600)"
+# Inherited records quarantined (an old ward with no new commune): generated sources have one
+# dossier in 2,000; more than 1% means a wrong ward map or source, not a clerk's typo.
+QUARANTINE_RATIO = 0.01
+QUARANTINE_PCT = 1
 
 
 def evidence_records() -> list[Record]:
@@ -214,6 +218,31 @@ def zone_alerts() -> list[Alert]:
             "The {{ $labels.job }} exporter on {{ $labels.host }} cannot be scraped.",
             "Metrics of that service are missing; dashboards show gaps. The service itself may "
             "be fine (see GovopsSystemDown).",
+        ),
+        Alert(
+            "GovopsLegacyVerificationFailed",
+            "govops_inherit_verification_ok == 0",
+            "5m",
+            "critical",
+            "Records inherited from old province {{ $labels.old_province }} into "
+            "{{ $labels.province }} ({{ $labels.system }}) fail verification.",
+            "`govops inherit verify` found counts or checksums that differ between the old "
+            "system and the new one (govops_inherit_verification_mismatches says how many). "
+            "`govops inherit status --province {{ $labels.province }}` names the failing "
+            "source and kind; run `govops inherit run` again (it resumes), then verify.",
+        ),
+        Alert(
+            "GovopsLegacyQuarantineHigh",
+            'govops_inherit_records{state="quarantined"}\n/ on (province, old_province, system)\n'
+            'govops_inherit_records{state="source"}\n'
+            f"> {QUARANTINE_RATIO}",
+            "15m",
+            "warning",
+            f"More than {QUARANTINE_PCT}% of the records of old province {{{{ $labels.old_province }}}} "
+            "({{ $labels.system }}) are quarantined in {{ $labels.province }}.",
+            "Records whose old ward has no commune in the published map are kept in "
+            "inherit_quarantine, not moved. Old systems hold a few typos; this many means a "
+            "wrong ward map or a wrong source. Look at the quarantine's reasons before go-live.",
         ),
     ]
 

@@ -55,6 +55,7 @@ def test_national_runbook_proves_the_dispatch_checks() -> None:
         "agency_codes_published",
         "commune_codes_registered",
         "signing_certificates_issued",
+        "legacy_data_inherited",
     }
     phases = [p.id for p in runbook.phases]
     assert phases == [
