@@ -1,0 +1,62 @@
+"""The lab's wiring of `govops inherit`: hosts, DSNs, the exporter's table and the runbooks
+agree with the estate and with the inherit package."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+from govops.inherit.config import absorbed, old_codename
+from govops.inherit.schema import target_ddl
+from govops.registry.estate import dns_label, legacy_codenames, load_estate
+from govops.registry.geography import provinces
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _words(sql: str) -> str:
+    return " ".join(sql.split())
+
+
+def test_estate_names_sources_as_inherit_does() -> None:
+    for p in provinces():
+        assert legacy_codenames(p) == [old_codename(lp) for lp in absorbed(p)], p
+
+
+def test_lab_inherit_dsns_point_at_the_estates_hosts() -> None:
+    estate = load_estate(ROOT / "inventories/lab/estate.yml")
+    hosts = {h.name: h for h in estate.hosts()}
+    conf = yaml.safe_load((ROOT / "inventories/lab/inherit.yml").read_text(encoding="utf-8"))
+    expected_sources, expected_targets = {}, {}
+    for p in estate.provinces:
+        for old in legacy_codenames(p):
+            host = hosts[f"legacy-{dns_label(old)}-db"]
+            assert host.province == p and "legacy_sources" in host.groups
+            expected_sources[old] = f"host={host.ip} dbname=legacy user=legacy sslmode=require"
+        if legacy_codenames(p):
+            ip = hosts[f"{dns_label(p)}-db"].ip
+            expected_targets[p] = f"host={ip} dbname=procedures user=procedures sslmode=require"
+    assert conf["sources"] == expected_sources
+    assert conf["targets"] == expected_targets
+    assert set(conf["sources"]) >= {"ha_giang", "binh_duong", "ba_ria_vung_tau"}
+
+
+def test_exporter_creates_the_table_inherit_writes() -> None:
+    task = (ROOT / "roles/postgres_exporter/tasks/inherit.yml").read_text(encoding="utf-8")
+    role_ddl = re.search(r"CREATE TABLE IF NOT EXISTS inherit_verification \(.*?\);", task, re.S)
+    ours = re.search(r"CREATE TABLE IF NOT EXISTS inherit_verification \(.*?\);", target_ddl(), re.S)
+    assert role_ddl and ours
+    assert _words(role_ddl.group(0)) == _words(ours.group(0))
+
+
+def test_runbooks_inherit_in_the_adjustment_phase() -> None:
+    for name in ("rehearsal", "cutover"):
+        book = yaml.safe_load((ROOT / f"runbooks/{name}.yml").read_text(encoding="utf-8"))
+        adjustment = next(p for p in book["phases"] if p["id"] == "adjustment")
+        step = next(s for s in adjustment["steps"] if s["id"] == "inherit_legacy_data")
+        assert step["idempotent"] is True
+        assert step["readiness_check"] == "legacy_data_inherited"
+        assert step["action"]["with"]["command"][1:3] == ["inherit", "run"]
+        assert step["verify"]["with"]["command"][1:3] == ["inherit", "verify"]
