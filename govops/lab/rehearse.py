@@ -22,14 +22,18 @@ import urllib.parse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from govops.lab.paths import LabPaths
 from govops.lab.podman import Podman, write_containers_conf
+from govops.registry.catalog import catalog
 
 REHEARSAL = "runbooks/rehearsal.yml"
 UP_QUERY = "province_system:govops_front_up:max == 1"
 FIRING_QUERY = 'ALERTS{alertstate="firing"}'
 SYSTEMS = 5
+# The readiness report's row for legacy data inheritance (readiness.yml), echoed in the summary.
+INHERIT_CHECK = "legacy_data_inherited"
 
 
 @dataclass
@@ -146,12 +150,42 @@ class Rehearser:
         self.result.report_html = html
         text = self._call([*report, "--format", "text"], "govops cutover report", show=False)
         sys.stdout.write(text.stdout)
+        inherited = self.inheritance()
+        for line in inherited:
+            self.say(line)
+        title = catalog().checks[INHERIT_CHECK].title
+        readiness = [line.strip() for line in text.stdout.splitlines() if title in line]
+        for line in readiness:
+            self.say(f"readiness: {line}")
         if code != 0:
             raise StageFailed(
                 f"run {self.result.run_id} did not complete in every province; "
                 f"see `govops cutover status {self.result.run_id} --state {self.state}`"
             )
-        return f"run {self.result.run_id} completed in every province"
+        return f"run {self.result.run_id} completed in every province" + "".join(
+            f"; {line}" for line in inherited
+        )
+
+    def inheritance(self) -> list[str]:
+        """Per province, the old provinces' records moved / quarantined / verified (`govops
+        inherit status`, read from the province's database); one line each."""
+        lines = []
+        for province in self.result.provinces:
+            args = ["inherit", "status", "--env", self.result.env, "--province", province]
+            proc = self._call(
+                [*args, "--json", "--limit", "0"],
+                "govops inherit status",
+                accept=(0, 1, 2),
+                show=False,
+            )
+            if proc.returncode != 0:
+                lines.append(
+                    f"inherited into {province}: status unavailable (exit "
+                    f"{proc.returncode}; `govops {' '.join(args)}`)"
+                )
+                continue
+            lines.extend(inheritance_lines(province, json.loads(proc.stdout or "{}")))
+        return lines
 
     def alerts(self) -> str:
         """alerts firing: N, from the lab's Prometheus, once the rehearsal's own effects have
@@ -222,6 +256,32 @@ class Rehearser:
 
 class StageFailed(Exception):
     """A stage did not reach its goal; the message says what was seen."""
+
+
+def inheritance_lines(province: str, status: dict[str, Any]) -> list[str]:
+    """`govops inherit status --json` of one province as summary lines, one per old province:
+    "inherited into tuyen_quang from ha_giang: 3,450 moved, 2 quarantined, verified ok"."""
+    st = status.get(province)
+    if not st:
+        return [f"inherited into {province}: nothing (no old province merged in)"]
+    verdicts: dict[str, list[bool]] = {}
+    for v in st.get("verification", []):
+        verdicts.setdefault(str(v["source"]), []).append(bool(v["ok"]))
+    totals: dict[str, tuple[int, int]] = {}
+    for c in st.get("checkpoints", []):
+        moved, quarantined = totals.get(str(c["source"]), (0, 0))
+        totals[str(c["source"])] = (moved + int(c["moved"]), quarantined + int(c["quarantined"]))
+    if not totals:
+        return [f"inherited into {province}: nothing moved yet"]
+    lines = []
+    for source, (moved, quarantined) in sorted(totals.items()):
+        oks = verdicts.get(source, [])
+        verified = "not verified" if not oks else ("verified ok" if all(oks) else "verify FAILED")
+        lines.append(
+            f"inherited into {province} from {source}: {moved:,} moved, "
+            f"{quarantined:,} quarantined, {verified}"
+        )
+    return lines
 
 
 def _last_line(text: str) -> str:

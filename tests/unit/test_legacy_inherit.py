@@ -46,7 +46,9 @@ def test_lab_inherit_dsns_point_at_the_estates_hosts() -> None:
 def test_exporter_creates_the_table_inherit_writes() -> None:
     task = (ROOT / "roles/postgres_exporter/tasks/inherit.yml").read_text(encoding="utf-8")
     role_ddl = re.search(r"CREATE TABLE IF NOT EXISTS inherit_verification \(.*?\);", task, re.S)
-    ours = re.search(r"CREATE TABLE IF NOT EXISTS inherit_verification \(.*?\);", target_ddl(), re.S)
+    ours = re.search(
+        r"CREATE TABLE IF NOT EXISTS inherit_verification \(.*?\);", target_ddl(), re.S
+    )
     assert role_ddl and ours
     assert _words(role_ddl.group(0)) == _words(ours.group(0))
 
@@ -60,3 +62,30 @@ def test_runbooks_inherit_in_the_adjustment_phase() -> None:
         assert step["readiness_check"] == "legacy_data_inherited"
         assert step["action"]["with"]["command"][1:3] == ["inherit", "run"]
         assert step["verify"]["with"]["command"][1:3] == ["inherit", "verify"]
+
+
+def test_rehearsal_summary_lines_per_old_province() -> None:
+    from govops.lab.rehearse import inheritance_lines
+
+    status = {
+        "ho_chi_minh": {
+            "checkpoints": [
+                {"source": "binh_duong", "kind": "dossier", "moved": 2999, "quarantined": 1},
+                {"source": "binh_duong", "kind": "document", "moved": 750, "quarantined": 0},
+                {"source": "ba_ria_vung_tau", "kind": "dossier", "moved": 3000, "quarantined": 0},
+            ],
+            "verification": [
+                {"source": "binh_duong", "kind": "dossier", "ok": True},
+                {"source": "binh_duong", "kind": "document", "ok": True},
+                {"source": "ba_ria_vung_tau", "kind": "dossier", "ok": False},
+            ],
+        }
+    }
+    assert inheritance_lines("ho_chi_minh", status) == [
+        "inherited into ho_chi_minh from ba_ria_vung_tau: 3,000 moved, 0 quarantined, "
+        "verify FAILED",
+        "inherited into ho_chi_minh from binh_duong: 3,749 moved, 1 quarantined, verified ok",
+    ]
+    assert inheritance_lines("hue", {}) == [
+        "inherited into hue: nothing (no old province merged in)"
+    ]
