@@ -70,6 +70,8 @@ def _hosts_yml(estate: Estate, hosts: list[Host]) -> dict[str, Any]:
     if estate.lab is None:
         # Likewise the lab's DNS host (playbooks/dns.yml): elsewhere Designate serves names.
         groups.setdefault("dns_authoritative", {"hosts": {}})
+    # And the old provinces' databases (playbooks/legacy.yml): the lab's only, where merged.
+    groups.setdefault("legacy_sources", {"hosts": {}})
     for name in sorted(groups):
         members = groups[name]["hosts"]
         children[name] = {"hosts": dict.fromkeys(members)}
