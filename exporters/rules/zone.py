@@ -238,8 +238,9 @@ def zone_alerts() -> list[Alert]:
             f"> {QUARANTINE_RATIO}",
             "15m",
             "warning",
-            f"More than {QUARANTINE_PCT}% of the records of old province {{{{ $labels.old_province }}}} "
-            "({{ $labels.system }}) are quarantined in {{ $labels.province }}.",
+            f"More than {QUARANTINE_PCT}% of the records of old province "
+            "{{ $labels.old_province }} ({{ $labels.system }}) are quarantined in "
+            "{{ $labels.province }}.",
             "Records whose old ward has no commune in the published map are kept in "
             "inherit_quarantine, not moved. Old systems hold a few typos; this many means a "
             "wrong ward map or a wrong source. Look at the quarantine's reasons before go-live.",
