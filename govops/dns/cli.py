@@ -271,6 +271,10 @@ def verify_cmd(
         expect = "old" if s.rolled_back_at or not s.switched_at else "new"
     moves = _moves(estate, province)
     max_ttl = records.LOW_TTL if expect == "lowered" else None
+    if expect == "lowered" and s.switched_at and not s.rolled_back_at:
+        # Lowered, then switched (a rehearsal run again on a lab already cut over): the names
+        # answer their new values, still at the low TTL, which is what "lowered" promises.
+        expect = "new"
     if expect == "new":
         expected = {m.name: m.new for m in moves}
         within = float(records.LOW_TTL)

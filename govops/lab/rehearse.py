@@ -151,12 +151,11 @@ class Rehearser:
         text = self._call([*report, "--format", "text"], "govops cutover report", show=False)
         sys.stdout.write(text.stdout)
         inherited = self.inheritance()
-        for line in inherited:
-            self.say(line)
         title = catalog().checks[INHERIT_CHECK].title
         readiness = [line.strip() for line in text.stdout.splitlines() if title in line]
-        for line in readiness:
-            self.say(f"readiness: {line}")
+        # Plain lines (`say` draws a stage's headline rule).
+        sys.stdout.write("".join(f"{line}\n" for line in inherited))
+        sys.stdout.write("".join(f"readiness: {line}\n" for line in readiness))
         if code != 0:
             raise StageFailed(
                 f"run {self.result.run_id} did not complete in every province; "
