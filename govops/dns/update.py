@@ -66,7 +66,7 @@ class Tsig:
         return Tsig(name, words[0])
 
     def keyring(self) -> dict[dns.name.Name, dns.tsig.Key]:
-        key = dns.tsig.Key(self.name, self.secret, self.algorithm)  # type: ignore[no-untyped-call]
+        key = dns.tsig.Key(self.name, self.secret, self.algorithm)
         return {key.name: key}
 
 
