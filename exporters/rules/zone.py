@@ -22,10 +22,12 @@ CUTOVER_CHECKS = "legacy_portal_redirect|portal_dossier_routed|official_operatio
 # Prometheus: "observed during the last EVIDENCE_WINDOW" (the report uses the run's own span).
 EVIDENCE_WINDOW = "6h"
 EVIDENCE_START = "(time() - 21600)"
-# Inherited records quarantined (an old ward with no new commune): generated sources have one
-# dossier in 2,000; more than 1% means a wrong ward map or source, not a clerk's typo.
-QUARANTINE_RATIO = 0.01
-QUARANTINE_PCT = 1
+# Inherited records quarantined (an old ward with no single new commune). The published map
+# splits 296 of 10,039 old wards across several communes, and in some old provinces many: the
+# lab's Bình Dương source quarantines ~14% for that alone, work for the data team (`inherit
+# status` lists them), not a fault. More than a quarter means a wrong ward map or source.
+QUARANTINE_RATIO = 0.25
+QUARANTINE_PCT = 25
 
 
 def evidence_records() -> list[Record]:
