@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-import yaml
 
 from govops.errors import GovopsError, InputError
 from govops.inherit.communes import name_key
 from govops.redact import redact_dsn
 from govops.registry.geography import LegacyProvince, merged_from, provinces
+from govops.yamlio import read_yaml
 
 
 class Unreachable(GovopsError):
@@ -55,7 +55,9 @@ def absorbed(province: str) -> list[LegacyProvince]:
 def _file_config(path: Path) -> dict[str, dict[str, str]]:
     if not path.exists():
         return {"sources": {}, "targets": {}}
-    data: Any = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    data: Any = read_yaml(path) or {}
+    if not isinstance(data, dict):
+        raise InputError(path, "", "a mapping with sources and targets", data)
     result: dict[str, dict[str, str]] = {}
     for key in ("sources", "targets"):
         section = data.get(key) or {}
