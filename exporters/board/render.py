@@ -26,6 +26,11 @@ Q_FRONTS = (
     "province_system:govops_front_up:max"
     ' or max by (province, system) (probe_success{job="blackbox_https", tier!="national"})'
 )
+# The prober's cutover checks fail by design until their step; the readiness evidence counts
+# them (exporters/rules/zone.py CUTOVER_CHECKS), the board's failing transactions do not.
+CUTOVER_CHECKS = frozenset(
+    {"legacy_portal_redirect", "portal_dossier_routed", "official_operation"}
+)
 Q_CHECKS = (
     "province_system_check:govops_probe_success:max"
     " or max by (province, system, check) (govops_probe_success)"
@@ -127,7 +132,13 @@ def collect(estate: Estate, prometheus: str, query: Query | None = None) -> Boar
             row.systems[s.labels["system"]] = s.value
     for s in ask(Q_CHECKS):
         row = rows.get(s.labels.get("province", ""))
-        if row is not None and s.value == 0 and s.labels.get("check") != "front_ready":
+        check = s.labels.get("check", "")
+        if (
+            row is not None
+            and s.value == 0
+            and check != "front_ready"
+            and check not in CUTOVER_CHECKS
+        ):
             row.failing.append(f"{s.labels.get('system')}/{s.labels.get('check')}")
     for s in ask(Q_TESTED):
         if (row := rows.get(s.labels.get("province", ""))) is not None:

@@ -284,7 +284,10 @@ def test_every_system_is_up_in_prometheus(running: Stack) -> None:
         fronts = stack.query(
             running.prometheus, f'province_system:govops_front_up:max{{province="{PROVINCE}"}}'
         )
-        checks = stack.query(running.prometheus, f'govops_probe_success{{province="{PROVINCE}"}}')
+        checks = stack.query(
+            running.prometheus,
+            f'govops_probe_success{{province="{PROVINCE}", job="domain_prober"}}',
+        )
         return (
             len(fronts) == 5
             and all(r["value"][1] == "1" for r in fronts)
