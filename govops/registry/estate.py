@@ -24,12 +24,14 @@ from govops.registry.catalog import (
     volume_gb_for,
 )
 from govops.registry.estate_file import (
+    Backups,
     Cloud,
     CounterpartEntry,
     EstateFile,
     Lab,
     Network,
     ProberSettings,
+    Standby,
     SystemEntry,
     Zone,
 )
@@ -49,6 +51,12 @@ BASTION_OFFSET = 20  # the national bastion, after the national hosts
 # the national hosts' slice. Production has none of its own: Designate (infra/) serves names.
 DNS_OFFSET = 5
 BASTION_VOLUME_GB = 10  # a jump host keeps nothing but logs
+# The database's streaming standby, a block after the primary (the lab's old provinces'
+# databases sit between them).
+STANDBY_OFFSET = SYSTEM_BLOCK
+# A zone's backup host (pgBackRest's repository): beside its zone's monitoring host where there
+# are several zones, else in the national hosts' slice, after the DNS server.
+BACKUP_OFFSET = 12
 
 
 @dataclass(frozen=True)
@@ -100,6 +108,8 @@ class Estate:
     runbooks: tuple[str, ...] = ()
     counterparts_hosted: bool = True
     prober: ProberSettings = field(default_factory=ProberSettings)
+    backups: Backups = field(default_factory=Backups)
+    standby: Standby = field(default_factory=Standby)
 
     def fqdn(self, host: str) -> str:
         return f"{host}.{self.domain}" if self.domain else host
@@ -135,10 +145,15 @@ class Estate:
                 p,
                 None,
                 ("db",),
-                (f"province_{p}", "tier_db"),
+                (f"province_{p}", "tier_db", "db_primaries"),
                 self.fqdn(f"{label}-db"),
             )
         )
+        # Its streaming standby (the primary is a fact of the data after a failover:
+        # /etc/govops/db-role, playbooks/tasks/db_primary.yml; these groups say where each began).
+        name = f"{label}-db-standby"
+        groups = (f"province_{p}", "tier_db", "db_standbys")
+        hosts.append(Host(name, db_ip + STANDBY_OFFSET, p, None, ("db",), groups, self.fqdn(name)))
         if self.lab is not None:
             # The lab's stand-ins for the old provinces' databases merged into this one
             # (`govops inherit`'s sources), after the province's database. Production's are
@@ -191,6 +206,7 @@ class Estate:
                 ip = net.network_address + HOST_OFFSET
                 groups = ("monitoring", "monitoring_zone")
                 hosts.append(Host(name, ip, None, None, (), groups, self.fqdn(name), zone=zone))
+        hosts.extend(self._backup_hosts())
         if self.cloud is not None:
             hosts.append(
                 Host(
@@ -204,6 +220,32 @@ class Estate:
                 )
             )
         return hosts
+
+    def _backup_hosts(self) -> list[Host]:
+        """`backup-<zone>` for each zone with provinces: pgBackRest's repository for them."""
+        national = self.network.national
+        used = {pe.zone for pe in self.provinces.values()}
+        hosts = []
+        if self.zoned_monitoring:
+            slices = national.subnets(new_prefix=national.prefixlen + ZONE_SLICE_BITS)
+            next(slices)
+            places = {
+                z: net.network_address + HOST_OFFSET + 1
+                for z, net in zip(self.zones, slices, strict=False)
+            }
+        else:
+            places = {z: national.network_address + HOST_OFFSET + BACKUP_OFFSET for z in self.zones}
+        for zone in self.zones:
+            if zone in used:
+                name = f"backup-{zone}"
+                groups = ("backup_repositories",)
+                hosts.append(
+                    Host(name, places[zone], None, None, (), groups, self.fqdn(name), zone=zone)
+                )
+        return hosts
+
+    def backup_host(self, province: str) -> str:
+        return f"backup-{self.provinces[province].zone}"
 
 
 def legacy_codename(lp: LegacyProvince) -> str:
@@ -283,6 +325,14 @@ class _Resolver:
                     self.error(
                         ("lab", "default_provinces", i), "a province selected by `provinces`", got=p
                     )
+        for i, sid in enumerate(s.standby.synchronous):
+            if sid not in self.cat.systems or not self.cat.systems[sid].database:
+                with_db = [k for k, v in self.cat.systems.items() if v.database]
+                self.error(
+                    ("standby", "synchronous", i),
+                    f"a system with a database ({', '.join(with_db)})",
+                    got=sid,
+                )
         networks = self._networks(selected)
         if len(s.zones) > 2**ZONE_SLICE_BITS - 1:
             self.error(("zones",), f"at most {2**ZONE_SLICE_BITS - 1} zones", got=len(s.zones))
@@ -304,6 +354,8 @@ class _Resolver:
             runbooks=s.runbooks,
             counterparts_hosted=s.counterparts_hosted,
             prober=s.prober,
+            backups=s.backups,
+            standby=s.standby,
         )
         self._placed(estate)
         return estate

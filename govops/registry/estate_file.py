@@ -107,6 +107,33 @@ class ProberSettings(_Model):
     write_checks: bool = True
 
 
+# A systemd OnCalendar expression (checked loosely here; systemd-analyze calendar is the judge).
+Calendar = Annotated[str, Field(min_length=3, max_length=80, pattern=r"^[A-Za-z0-9*.,:/ ~-]+$")]
+
+
+class Backups(_Model):
+    """Each province database's continuous backup (pgBackRest, roles/pgbackrest): to the
+    repository on its zone's backup host, encrypted, full/diff/incr on these calendars, WAL
+    archived at least every `archive_timeout` seconds (the RPO without a standby)."""
+
+    retention_full: int = Field(default=2, ge=1, le=52)
+    retention_diff: int = Field(default=6, ge=1, le=365)
+    full_on_calendar: Calendar = "Sun *-*-* 01:00:00"
+    diff_on_calendar: Calendar = "Mon..Sat *-*-* 01:00:00"
+    incr_on_calendar: Calendar = "*-*-* 07..22:30:00"
+    archive_timeout: int = Field(default=60, ge=10, le=3600)
+    # The backup host's volume; none: twice the sum of its zone's database volumes.
+    volume_gb: int | None = Field(default=None, ge=10)
+
+
+class Standby(_Model):
+    """Each province database's streaming standby (`<province>-db-standby`). Commits to the
+    `synchronous` systems' databases wait for it (no acknowledged dossier is lost with the
+    primary); the others replicate asynchronously."""
+
+    synchronous: tuple[str, ...] = ("procedures",)
+
+
 class Lab(_Model):
     network_name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,40}$")
     default_provinces: tuple[str, ...] = Field(min_length=1)
@@ -132,3 +159,5 @@ class EstateFile(_Model):
     # stand-ins); production does not: the counterparts are the government's own.
     counterparts_hosted: bool = True
     prober: ProberSettings = ProberSettings()
+    backups: Backups = Backups()
+    standby: Standby = Standby()

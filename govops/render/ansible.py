@@ -47,6 +47,8 @@ def _hosts_yml(estate: Estate, hosts: list[Host]) -> dict[str, Any]:
             host_vars[h.name]["govops_jump_host"] = jumps[h.name]
         if "monitoring_zone" in h.groups:
             host_vars[h.name] |= {"prometheus_mode": "zone", "prometheus_zone": h.zone}
+        if "backup_repositories" in h.groups:
+            host_vars[h.name]["govops_zone"] = h.zone
         if "monitoring_national" in h.groups:
             host_vars[h.name] |= {
                 "prometheus_mode": "national",
@@ -134,6 +136,14 @@ def _all_vars(estate: Estate) -> dict[str, Any]:
         "govops_systems": systems,
         "govops_counterparts": counterparts,
         "govops_national_network": str(estate.network.national),
+        # continuous backup (roles/pgbackrest) and the standby (roles/postgresql), issue 18
+        "govops_backups": {
+            "repo_path": "/var/lib/pgbackrest",
+            "cipher": "aes-256-cbc",
+            "tls_port": 8432,
+            **estate.backups.model_dump(exclude={"volume_gb"}),
+        },
+        "govops_standby": {"synchronous": list(estate.standby.synchronous)},
         # the old portals' path mapping (roles/legacy_portals), from the registry
         "govops_legacy_portal_paths": nginx_rules(),
     }
@@ -171,6 +181,8 @@ def _province_vars(estate: Estate, pe: ProvinceEstate) -> dict[str, Any]:
         "subnets": {k: str(v) for k, v in pe.subnets.items()},
         "app_hosts": [h.name for h in estate.hosts({p.codename}) if h.system is not None],
         "db_host": f"{dns_label(p.codename)}-db",
+        "db_standby_host": f"{dns_label(p.codename)}-db-standby",
+        "backup_host": estate.backup_host(p.codename),
         "sizes": {k: vars(v) for k, v in pe.sizes.items()},
         "agencies": agencies(p),
         "communes": [{"code": c.code_str, "name": c.name, "type": c.type} for c in p.communes],

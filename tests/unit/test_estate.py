@@ -19,10 +19,17 @@ def test_shipped_estates_resolve() -> None:
     prod = load_estate(ROOT / "inventories/production/estate.yml")
     assert len(lab.provinces) == len(prod.provinces) == 34
     assert lab.lab is not None and "hue" in lab.lab.default_provinces
-    # Lab: one host per system and a db per province, plus monitor and 4 national hosts.
-    # + monitor, 4 counterparts, dns, and a legacy source per old province merged into
-    # another (63 old provinces, 34 kept a successor of their own).
-    assert len(lab.hosts()) == 34 * 6 + 6 + (63 - 34)
+    # Lab: one host per system, a db and its standby per province; + monitor, 4 counterparts,
+    # dns, the zone's backup host, and a legacy source per old province merged into another
+    # (63 old provinces, 34 kept a successor of their own).
+    assert len(lab.hosts()) == 34 * 7 + 7 + (63 - 34)
+    standby = {h.name: h for h in lab.hosts() if "db_standbys" in h.groups}
+    assert str(standby["hue-db-standby"].ip) == "10.213.46.146"
+    assert "tier_db" in standby["hue-db-standby"].groups
+    backups = [h for h in prod.hosts() if "backup_repositories" in h.groups]
+    assert sorted(h.name for h in backups) == ["backup-dc-central", "backup-dc-north", "backup-dc-south"]
+    assert {h.zone for h in backups} == set(prod.zones)
+    assert [str(h.ip) for h in lab.hosts() if h.name == "backup-lab"] == ["10.213.0.22"]
     legacy = {h.name: h.province for h in lab.hosts() if "legacy_sources" in h.groups}
     assert legacy["legacy-ha-giang-db"] == "tuyen_quang"
     assert legacy["legacy-ba-ria-vung-tau-db"] == "ho_chi_minh"

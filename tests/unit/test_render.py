@@ -60,7 +60,9 @@ def test_lab_has_topology_and_no_stacks(lab_files: dict[str, str]) -> None:
     }
     names = [h["name"] for h in topo["hosts"]]
     assert {"hue-procedures", "hue-db", "monitor", "national-portal"} <= set(names)
-    assert len(names) == 239  # 34 provinces × 6, monitor, 4 counterparts, dns, 29 legacy dbs
+    # 34 provinces × 7 (five systems, db, db-standby), monitor, 4 counterparts, dns, backup-lab,
+    # 29 legacy dbs
+    assert len(names) == 274
 
 
 def test_prometheus_targets_carry_registry_labels(prod_files: dict[str, str]) -> None:
@@ -79,7 +81,11 @@ def test_prometheus_targets_carry_registry_labels(prod_files: dict[str, str]) ->
     node = json.loads(prod_files["inventories/production/prometheus/node.json"])
     assert len(node) == len(load_estate(ROOT / "inventories/production/estate.yml").hosts())
     pg = json.loads(prod_files["inventories/production/prometheus/postgres.json"])
-    assert len(pg) == 34
+    assert len(pg) == 68  # each province's primary and standby
+    assert {t["labels"]["host"] for t in pg if t["labels"]["province"] == "hue"} == {
+        "hue-db",
+        "hue-db-standby",
+    }
 
 
 def test_check_reports_changed_missing_and_stale(tmp_path: Path) -> None:
