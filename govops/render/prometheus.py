@@ -48,9 +48,14 @@ def _labels(estate: Estate, h: Host) -> dict[str, str]:
         labels["zone"] = h.zone  # a zone's own server scrapes itself
     if h.system is not None:
         labels["system"] = h.system
-    labels["tier"] = (
-        ",".join(h.tiers) if h.tiers else ("national" if "national" in h.groups else "monitoring")
-    )
+    if h.tiers:
+        labels["tier"] = ",".join(h.tiers)
+    elif "national" in h.groups:
+        labels["tier"] = "national"
+    elif "backup_repositories" in h.groups:
+        labels["tier"] = "backup"
+    else:
+        labels["tier"] = "monitoring"
     return labels
 
 
