@@ -5,7 +5,9 @@
 3. monitoring: wait until the lab's Prometheus sees every system of every province up;
 4. cutover: runbooks/rehearsal.yml across the lab's provinces, its manual gates approved by
    the named rehearsal operator, then the readiness report (text, and HTML in the cache);
-5. alerts: "alerts firing: N" from the lab's Prometheus (0 expected: a healthy lab is silent).
+5. backups: each province's newest backup, its restore drill (the cutover's gate) and its
+   standby, as the lab's Prometheus sees them (issue 18);
+6. alerts: "alerts firing: N" from the lab's Prometheus (0 expected: a healthy lab is silent).
 
 Each stage is the same command an engineer would type, run as a child process so its own
 progress and output show as they are; a stage that fails stops the rehearsal (the later ones
@@ -34,6 +36,13 @@ FIRING_QUERY = 'ALERTS{alertstate="firing"}'
 SYSTEMS = 5
 # The readiness report's row for legacy data inheritance (readiness.yml), echoed in the summary.
 INHERIT_CHECK = "legacy_data_inherited"
+# What the backups stage asks of every province (issue 18), by province.
+BACKUP_QUERIES = {
+    "backup": "max by (province) (govops_backup_last_success_timestamp_seconds)",
+    "drill": "max by (province) (govops_restore_drill_success)",
+    "standbys": "max by (province) (govops_pg_replication_standbys_streaming)",
+    "lag": "max by (province) (govops_pg_replication_lag_seconds)",
+}
 
 
 @dataclass
@@ -73,6 +82,7 @@ class Rehearser:
         say: Callable[[str], None],
         monitoring_timeout: float = 600.0,
         alerts_timeout: float = 300.0,
+        backups_timeout: float = 180.0,
     ) -> None:
         self.result = Rehearsal(env, list(provinces))
         self.approver = approver
@@ -80,6 +90,7 @@ class Rehearser:
         self.say = say
         self.monitoring_timeout = monitoring_timeout
         self.alerts_timeout = alerts_timeout
+        self.backups_timeout = backups_timeout
         self.state = paths.env_dir(env) / "rehearsal.sqlite3"
 
     # -- the stages -------------------------------------------------------------------------
@@ -89,6 +100,7 @@ class Rehearser:
             ("converge", self.converge),
             ("monitoring", self.monitoring),
             ("cutover", self.cutover),
+            ("backups", self.backups),
             # The end of a full rehearsal: a healthy lab is silent (issue 17).
             ("alerts", self.alerts),
         ]
@@ -186,6 +198,25 @@ class Rehearser:
             lines.extend(inheritance_lines(province, json.loads(proc.stdout or "{}")))
         return lines
 
+    def backups(self) -> str:
+        """Every province with a backup verified by its restore drill and a streaming standby
+        (the drill runs in the cutover, before the network transfer); one line each."""
+        deadline = time.monotonic() + self.backups_timeout
+        while True:
+            seen = {
+                name: {str(r["metric"].get("province")): _value(r) for r in self._query(q)}
+                for name, q in BACKUP_QUERIES.items()
+            }
+            lines, missing = backup_lines(self.result.provinces, seen)
+            if not missing or time.monotonic() >= deadline:
+                break
+            time.sleep(10)
+        sys.stdout.write("".join(f"{line}\n" for line in lines))
+        if missing:
+            raise StageFailed(f"without a verified backup and a standby: {', '.join(missing)}")
+        n = len(self.result.provinces)
+        return f"{n}/{n} provinces with a verified backup and a streaming standby"
+
     def alerts(self) -> str:
         """alerts firing: N, from the lab's Prometheus, once the rehearsal's own effects have
         cleared (a step's probes recover within a scrape or two); N > 0 fails, naming them."""
@@ -281,6 +312,30 @@ def inheritance_lines(province: str, status: dict[str, Any]) -> list[str]:
             f"{quarantined:,} quarantined, {verified}"
         )
     return lines
+
+
+def backup_lines(
+    provinces: Sequence[str], seen: dict[str, dict[str, float]]
+) -> tuple[list[str], list[str]]:
+    """Summary lines ("backup hue: newest 2026-12-03 14:02 UTC, drill ok, standby streaming
+    (lag 0 s)") and the provinces missing any of the three."""
+    lines, missing = [], []
+    for p in provinces:
+        stamp, drill = seen["backup"].get(p), seen["drill"].get(p)
+        standbys, lag = seen["standbys"].get(p), seen["lag"].get(p)
+        newest = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(stamp)) if stamp else "none"
+        verdict = {None: "no drill yet", 1.0: "drill ok"}.get(drill, "drill FAILED")
+        streaming = (
+            f"standby streaming (lag {lag or 0:.0f} s)" if standbys else "no standby streaming"
+        )
+        lines.append(f"backup {p}: newest {newest}, {verdict}, {streaming}")
+        if not stamp or drill != 1.0 or not standbys:
+            missing.append(p)
+    return lines, missing
+
+
+def _value(row: dict[str, Any]) -> float:
+    return float(row["value"][1])
 
 
 def _last_line(text: str) -> str:
