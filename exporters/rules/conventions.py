@@ -14,6 +14,14 @@ RUNBOOK_BASE = "https://git.gov.example/govops/govops/-/blob/main/docs/alerts.md
 SYNC_LAG_WARNING_SECONDS = 15 * 60
 CERT_WARNING_DAYS = 21
 CERT_CRITICAL_DAYS = 7
+# Backups (backups.py). Incremental backups run hourly and a full or diff nightly: a day and two
+# hours without any is a broken schedule, not a late one.
+BACKUP_MAX_AGE_HOURS = 26
+BACKUP_METRICS_STALE_SECONDS = 10 * 60
+# The estate's backups.archive_timeout (govops_backups.archive_timeout): with writes, a WAL
+# segment is finished and archived at least this often.
+ARCHIVE_TIMEOUT_SECONDS = 60
+STANDBY_LAG_SECONDS = 60
 # The transactions citizens do themselves; the others are officials' or system-to-system.
 CITIZEN_CHECKS = ("sso_login", "dossier_submit", "payment", "notification_roundtrip")
 OFFICIAL_CHECKS = (

@@ -13,8 +13,9 @@ is not what this module writes. The files:
 - `national.yml` what the national Prometheus evaluates on federated series and on the
                  cutover-progress exporter.
 
-The tables: zone.py, slo.py and national.py; what they share (the Alert and Record shapes,
-thresholds, runbook link): conventions.py. This module writes the files.
+The tables: zone.py (and backups.py: backups, WAL archiving, standby, restore drill), slo.py
+and national.py; what they share (the Alert and Record shapes, thresholds, runbook link):
+conventions.py. This module writes the files.
 
 Every alert carries `runbook_url` (an anchor of docs/alerts.md, checked by a test), a severity
 (`critical` pages, `warning` opens a ticket) and a summary that says who is affected and what
@@ -31,6 +32,7 @@ from typing import Any
 import yaml
 
 from exporters import generated
+from exporters.rules.backups import backup_alerts, backup_records
 from exporters.rules.conventions import RUNBOOK_BASE
 from exporters.rules.national import national_alerts, national_records
 from exporters.rules.slo import BURN_WINDOWS, SLOS, slo_groups
@@ -64,6 +66,10 @@ def files() -> dict[str, str]:
         "zone.yml": [
             {"name": "govops.zone.recording", "rules": [r.rule() for r in zone_records()]},
             {"name": "govops.zone.alerts", "rules": [a.rule() for a in zone_alerts()]},
+            {
+                "name": "govops.zone.backups",
+                "rules": [r.rule() for r in backup_records()] + [a.rule() for a in backup_alerts()],
+            },
         ],
         "slo.yml": slo_groups(),
         "national.yml": [

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from exporters.rules import generate
+from exporters.rules.backups import backup_alerts
 from tests.integration import monitoring_stack as stack
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -129,3 +130,33 @@ def test_a_system_down_inhibits_what_it_causes_in_its_province() -> None:
     assert caused <= set(generate.alert_names())
     province_wide = [r for r in by_down if r["equal"] == ["province"]]
     assert province_wide and "GovopsSSOFailing" in province_wide[0]["target_regex"]["alertname"]
+
+
+def test_a_backup_host_down_is_one_page_for_its_zone() -> None:
+    """GovopsBackupHostDown mutes every backup, WAL archive and drill alert of its zone (they
+    follow from it), but not the standby's: those are each province's own fault. Every alert
+    an inhibition names exists in the rules."""
+    rules = stack.role_defaults("alertmanager")["alertmanager_inhibit_rules"]
+    names = set(generate.alert_names())
+    for r in rules:
+        targets = set(r["target_regex"]["alertname"].split("|"))
+        assert targets <= names, targets - names
+        assert r["source"]["alertname"] in names, r
+    by_backup_host = [
+        r
+        for r in rules
+        if r["source"] == {"alertname": "GovopsBackupHostDown"} and r["equal"] == ["zone"]
+    ]
+    assert len(by_backup_host) == 1
+    muted = set(by_backup_host[0]["target_regex"]["alertname"].split("|"))
+    backup = {a.name for a in backup_alerts()} - {"GovopsBackupHostDown"}
+    assert muted == backup - {"GovopsStandbyNotStreaming", "GovopsStandbyLagHigh"}
+
+
+def test_the_backup_and_standby_alerts_keep_their_province() -> None:
+    """Grouping is by province: every backup/standby alert but the backup host's own (a zone's)
+    keeps `province` in its aggregation, and `zone` and `host` for the inhibitions."""
+    zone_wide = {"GovopsBackupMetricsStale", "GovopsBackupHostDown"}
+    for a in backup_alerts():
+        if a.name not in zone_wide:
+            assert "by (province, zone, host)" in a.expr, a.name
