@@ -41,6 +41,8 @@ from infra.mocks import Registration
 from infra.policy.checks import (
     FLOW_POLICY,
     SEC_GROUP_RULE,
+    STACK_POLICIES,
+    Resource,
     StackContext,
     Violation,
     evaluate,
@@ -61,7 +63,14 @@ SECRET_KEYS = ("govops:dbAdminPassword",)
 GROUPS = (
     ("network", ("openstack:networking/",)),
     ("security", ("openstack:networking/secGroup",)),
-    ("compute", ("openstack:compute/instance", "openstack:compute/keypair")),
+    (
+        "compute",
+        (
+            "openstack:compute/instance",
+            "openstack:compute/keypair",
+            "openstack:compute/serverGroup",
+        ),
+    ),
     ("storage", ("openstack:blockstorage/", "openstack:compute/volumeAttach")),
     ("load balancing", ("openstack:loadbalancer/",)),
     ("dns", ("openstack:dns/",)),
@@ -246,14 +255,14 @@ def summarize(stack: StackFile, run: StackRun) -> StackPlan:
     for r in run.registrations:
         counts.setdefault(_system_of(r, by_urn, label, stack.role), Counter())[r.type] += 1
     seen = Counter(r.urn for r in run.registrations)
-    ctx = StackContext(
-        volume_type=stack.province.volume_type if stack.province else None,
-        encryption_supported=stack.province.volume_encryption if stack.province else True,
-    )
+    # The cloud's encrypted volume type: a province's, or the platform's (backup hosts).
+    spec = stack.province or parse_platform(stack.config, stack.rel)
+    ctx = StackContext(volume_type=spec.volume_type, encryption_supported=spec.volume_encryption)
     violations = [
         v for r in run.registrations if r.custom for v in evaluate(r.type, r.name, r.inputs, ctx)
     ]
     violations += flow_violations(stack, run.registrations)
+    violations += stack_violations(run.registrations)
     return StackPlan(
         stack=stack.stack,
         file=stack.rel,
@@ -276,6 +285,17 @@ def flow_violations(stack: StackFile, registrations: list[Registration]) -> list
     return [
         Violation(FLOW_POLICY, name, SEC_GROUP_RULE, message)
         for name, message in flow_table(rules, table)
+    ]
+
+
+def stack_violations(registrations: list[Registration]) -> list[Violation]:
+    """The pack's stack policies (a standby per database, a backup host admitted); the
+    mocks' ids are `<name>-id`, so a scheduler hint is checked against the group's id."""
+    resources = [Resource(r.type, r.name, r.inputs, f"{r.name}-id") for r in registrations]
+    return [
+        Violation(name, resource, "stack", message)
+        for name, _, check in STACK_POLICIES
+        for resource, message in check(resources)
     ]
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from govops.errors import InputError
-from govops.registry.estate import BASTION_VOLUME_GB, Estate, ProvinceEstate
+from govops.registry.estate import BASTION_VOLUME_GB, Estate, Host, ProvinceEstate
 from govops.render.common import Files, header
 from govops.yamlio import dump_yaml, read_yaml
 
@@ -68,26 +68,55 @@ def _platform_config(estate: Estate) -> dict[str, Any]:
         "govops:dnsZone": estate.cloud.dns_zone,
         "govops:counterparts": {cid: c.url for cid, c in estate.counterparts.items()},
         "govops:national": _national_config(estate),
+        # The backup hosts' volumes take the same encrypted type as the provinces'.
+        "govops:volumeType": estate.cloud.volume_type,
+        "govops:volumeEncryption": estate.cloud.volume_encryption,
     }
 
 
+def _role(h: Host) -> str:
+    if "bastions" in h.groups:
+        return "bastion"
+    if "backup_repositories" in h.groups:
+        return "backup"
+    return "zone-monitor" if "monitoring_zone" in h.groups else "monitor"
+
+
+def backup_volume_gb(estate: Estate, zone: str) -> int:
+    """A zone's backup host's volume: the estate's `backups.volume_gb`, else twice the sum of
+    its provinces' database volumes (two full backups' retention, the diffs and incrementals
+    between them and the WAL, before pgBackRest's compression)."""
+    if estate.backups.volume_gb is not None:
+        return estate.backups.volume_gb
+    return 2 * sum(pe.sizes["db"].volume_gb for pe in estate.provinces.values() if pe.zone == zone)
+
+
 def _national_config(estate: Estate) -> dict[str, Any]:
-    """The platform's own hosts (monitoring, the national bastion) in the national range."""
+    """The platform's own hosts (monitoring, the zones' backup hosts, the national bastion)
+    in the national range."""
     assert estate.cloud is not None
     cloud = estate.cloud
+    every = estate.hosts()
+    zone_of = {p: pe.zone for p, pe in estate.provinces.items()}
     hosts = []
-    for h in estate.hosts():
+    for h in every:
         if h.province is not None or "national" in h.groups:
             continue  # provinces build theirs; the counterparts are the government's
-        role = (
-            "bastion"
-            if "bastions" in h.groups
-            else ("zone-monitor" if "monitoring_zone" in h.groups else "monitor")
-        )
+        role = _role(h)
         host: dict[str, Any] = {"name": h.name, "ip": str(h.ip), "role": role}
         if h.zone is not None:
             host["zone"] = h.zone
         host["flavor"] = cloud.bastion_flavor if role == "bastion" else cloud.monitor_flavor
+        if role == "backup" and h.zone is not None:
+            host["volumeGb"] = backup_volume_gb(estate, h.zone)
+            # The zone's database hosts: they archive WAL to it, it backs them up (8432).
+            host["clients"] = [
+                {"name": c.name, "ip": str(c.ip)}
+                for c in every
+                if c.province is not None
+                and "tier_db" in c.groups
+                and zone_of[c.province] == h.zone
+            ]
         hosts.append(host)
     config: dict[str, Any] = {
         "cidr": str(estate.network.national),
@@ -120,7 +149,9 @@ def _province_config(estate: Estate, pe: ProvinceEstate) -> dict[str, Any]:
             ],
             "hosts": [{"name": h.name, "ip": str(h.ip)} for h in hosts if h.system == sid],
         }
-    db = next(h for h in hosts if "db" in h.tiers)
+    db = next(h for h in hosts if "db_primaries" in h.groups)
+    standby = next((h for h in hosts if "db_standbys" in h.groups), None)
+    backup = next((h for h in estate.hosts() if _backs_up(h, pe)), None)
     bastion = next((h for h in hosts if "bastions" in h.groups), None)
     monitor = estate.monitors_of(pe.zone)[0]
     mgmt: dict[str, Any] = {"monitor": {"name": monitor.name, "ip": str(monitor.ip)}}
@@ -130,7 +161,15 @@ def _province_config(estate: Estate, pe: ProvinceEstate) -> dict[str, Any]:
         mgmt["bastionVolumeGb"] = BASTION_VOLUME_GB
     if estate.cloud.operators is not None:
         mgmt["operators"] = str(estate.cloud.operators)
-    return {
+    db_config: dict[str, Any] = {
+        "flavor": pe.sizes["db"].flavor,
+        "volumeGb": pe.sizes["db"].volume_gb,
+        "host": {"name": db.name, "ip": str(db.ip)},
+    }
+    if standby is not None:
+        # Its streaming standby: the same flavor and volume size, on another hypervisor.
+        db_config["standby"] = {"name": standby.name, "ip": str(standby.ip)}
+    config: dict[str, Any] = {
         "openstack:region": pe.region,
         "govops:environment": estate.environment,
         "govops:role": "province",
@@ -151,11 +190,15 @@ def _province_config(estate: Estate, pe: ProvinceEstate) -> dict[str, Any]:
         "govops:volumeType": estate.cloud.volume_type,
         "govops:volumeEncryption": estate.cloud.volume_encryption,
         "govops:systems": systems,
-        "govops:db": {
-            "flavor": pe.sizes["db"].flavor,
-            "volumeGb": pe.sizes["db"].volume_gb,
-            "host": {"name": db.name, "ip": str(db.ip)},
-        },
+        "govops:db": db_config,
         # Who manages and watches the province: its bastion, its zone's Prometheus.
         "govops:mgmt": mgmt,
     }
+    if backup is not None:
+        # The zone's backup host (pgBackRest's repository): it reaches the database hosts.
+        config["govops:backup"] = {"name": backup.name, "ip": str(backup.ip)}
+    return config
+
+
+def _backs_up(h: Host, pe: ProvinceEstate) -> bool:
+    return "backup_repositories" in h.groups and h.zone == pe.zone

@@ -9,10 +9,10 @@ gives under the engine and the YAML file gives to `govops plan`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network, ip_address, ip_network
-from typing import Any
+from typing import Any, TypeVar
 
 ROLES = ("platform", "province")
 TIERS = ("front", "gateway", "app")
@@ -34,6 +34,7 @@ PROVINCE_KEYS = (
     "db",
     "platformStack",
     "mgmt",
+    "backup",
 )
 PLATFORM_KEYS = (
     "environment",
@@ -43,10 +44,13 @@ PLATFORM_KEYS = (
     "counterparts",
     "sshPublicKey",
     "national",
+    "volumeType",
+    "volumeEncryption",
 )
-NATIONAL_ROLES = ("monitor", "zone-monitor", "bastion")
+NATIONAL_ROLES = ("monitor", "zone-monitor", "bastion", "backup")
 
 KeyPath = tuple[str | int, ...]
+T = TypeVar("T")
 
 
 class StackConfigError(ValueError):
@@ -115,7 +119,12 @@ class SystemSpec:
 class DbSpec:
     flavor: str
     volume_gb: int
-    host: HostSpec
+    host: HostSpec  # the declared primary
+    standby: HostSpec | None = None  # its streaming standby, on another hypervisor
+
+    @property
+    def hosts(self) -> tuple[HostSpec, ...]:
+        return (self.host,) if self.standby is None else (self.host, self.standby)
 
 
 @dataclass(frozen=True)
@@ -143,6 +152,8 @@ class NationalHostSpec:
     role: str  # NATIONAL_ROLES
     zone: str | None
     flavor: str
+    volume_gb: int | None = None  # a backup host's repository volume
+    clients: tuple[HostSpec, ...] = ()  # a backup host's: the zone's database hosts
 
 
 @dataclass(frozen=True)
@@ -172,6 +183,7 @@ class ProvinceSpec:
     db: DbSpec
     platform_stack: str
     mgmt: MgmtSpec | None = None
+    backup: HostSpec | None = None  # the zone's backup host (pgBackRest's repository)
 
     @property
     def label(self) -> str:
@@ -188,6 +200,8 @@ class PlatformSpec:
     counterparts: dict[str, str]
     ssh_public_key: str
     national: NationalSpec | None = None
+    volume_type: str | None = None  # the encrypted type, for the backup hosts' volumes
+    volume_encryption: bool = True
 
 
 def role_of(config: Mapping[str, Any], source: str) -> str:
@@ -207,6 +221,8 @@ def parse_platform(config: Mapping[str, Any], source: str) -> PlatformSpec:
         },
         ssh_public_key=r.ssh_key(("govops:sshPublicKey",)),
         national=_national(r) if r.get(("govops:national",)) is not None else None,
+        volume_type=r.optional(r.text, ("govops:volumeType",)),
+        volume_encryption=r.optional(r.boolean, ("govops:volumeEncryption",)) is not False,
     )
 
 
@@ -219,13 +235,24 @@ def _national(r: _Reader) -> NationalSpec:
         hk = (*key, "hosts", i)
         host = _host(r, hk, cidr)
         zone_key = (*hk, "zone")
+        role = r.choice((*hk, "role"), NATIONAL_ROLES)
+        zone = r.optional(r.name, zone_key)
+        volume_gb: int | None = None
+        clients: tuple[HostSpec, ...] = ()
+        if role == "backup":
+            if zone is None:
+                raise r.error(zone_key, "the zone whose databases a backup host keeps")
+            volume_gb = r.integer((*hk, "volumeGb"), 1, 65536)
+            clients = _clients(r, (*hk, "clients"))
         hosts.append(
             NationalHostSpec(
                 name=host.name,
                 ip=host.ip,
-                role=r.choice((*hk, "role"), NATIONAL_ROLES),
-                zone=None if r.get(zone_key) is None else r.name(zone_key),
+                role=role,
+                zone=zone,
                 flavor=r.text((*hk, "flavor")),
+                volume_gb=volume_gb,
+                clients=clients,
             )
         )
     operators_key = (*key, "operators")
@@ -233,8 +260,20 @@ def _national(r: _Reader) -> NationalSpec:
         cidr=cidr,
         external_network=r.text((*key, "externalNetwork")),
         hosts=tuple(hosts),
-        operators=None if r.get(operators_key) is None else r.network(operators_key),
+        operators=r.optional(r.network, operators_key),
     )
+
+
+def _clients(r: _Reader, key: KeyPath) -> tuple[HostSpec, ...]:
+    """A backup host's database hosts (each province's primary and standby)."""
+    if r.get(key) is None:
+        return ()  # a zone without provinces yet
+    return tuple(_outside(r, (*key, i)) for i in range(len(r.sequence(key))))
+
+
+def _outside(r: _Reader, key: KeyPath) -> HostSpec:
+    """A host in another stack's range (the zone's monitor, a province's database)."""
+    return _host(r, key, IPv4Network("10.0.0.0/8"), anywhere_private=True)
 
 
 def _mgmt(r: _Reader, network: NetworkSpec) -> MgmtSpec:
@@ -244,12 +283,11 @@ def _mgmt(r: _Reader, network: NetworkSpec) -> MgmtSpec:
     has_bastion = r.get(bastion_key) is not None
     operators_key = (*key, "operators")
     return MgmtSpec(
-        # The zone's monitor is outside the province: any private address will do.
-        monitor=_host(r, (*key, "monitor"), IPv4Network("10.0.0.0/8"), anywhere_private=True),
+        monitor=_outside(r, (*key, "monitor")),
         bastion=_host(r, bastion_key, network.subnets["mgmt"]) if has_bastion else None,
         bastion_flavor=r.text((*key, "bastionFlavor")) if has_bastion else None,
         bastion_volume_gb=r.integer((*key, "bastionVolumeGb"), 1, 16384) if has_bastion else 10,
-        operators=None if r.get(operators_key) is None else r.network(operators_key),
+        operators=r.optional(r.network, operators_key),
     )
 
 
@@ -262,11 +300,15 @@ def parse_province(config: Mapping[str, Any], source: str) -> ProvinceSpec:
     systems = {sid: _system(r, (*systems_key, sid), sid, network) for sid in r.mapping(systems_key)}
     db_key: KeyPath = ("govops:db",)
     r.mapping(db_key)
+    standby_key = (*db_key, "standby")
     db = DbSpec(
         flavor=r.text((*db_key, "flavor")),
         volume_gb=r.integer((*db_key, "volumeGb"), 1, 16384),
         host=_host(r, (*db_key, "host"), network.subnets["data"]),
+        standby=r.optional(lambda k: _host(r, k, network.subnets["data"]), standby_key),
     )
+    if db.standby is not None and db.standby.ip == db.host.ip:
+        raise r.error((*standby_key, "ip"), f"an address other than the primary's {db.host.ip}")
     volume_type_key: KeyPath = ("govops:volumeType",)
     return ProvinceSpec(
         source=source,
@@ -278,12 +320,13 @@ def parse_province(config: Mapping[str, Any], source: str) -> ProvinceSpec:
         communes=r.integer((*prov, "communes"), 1, 10_000),
         network=network,
         external_network=r.text(("govops:externalNetwork",)),
-        volume_type=None if r.get(volume_type_key) is None else r.text(volume_type_key),
+        volume_type=r.optional(r.text, volume_type_key),
         volume_encryption=r.boolean(("govops:volumeEncryption",)),
         systems=systems,
         db=db,
         platform_stack=r.text(("govops:platformStack",)),
         mgmt=_mgmt(r, network) if r.get(("govops:mgmt",)) is not None else None,
+        backup=r.optional(lambda k: _outside(r, k), ("govops:backup",)),
     )
 
 
@@ -375,6 +418,9 @@ class _Reader:
             else:
                 value = value.get(part) if isinstance(value, Mapping) else None
         return value
+
+    def optional(self, read: Callable[[KeyPath], T], key: KeyPath) -> T | None:
+        return None if self.get(key) is None else read(key)
 
     def required(self, key: KeyPath) -> Any:
         value = self.get(key)

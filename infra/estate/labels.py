@@ -39,6 +39,7 @@ UNLABELLED = frozenset(
     {
         "openstack:networking/routerInterface:RouterInterface",
         "openstack:compute/keypair:Keypair",
+        "openstack:compute/serverGroup:ServerGroup",
         "openstack:compute/volumeAttach:VolumeAttach",
         "openstack:loadbalancer/monitor:Monitor",
     }

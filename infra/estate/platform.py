@@ -19,6 +19,8 @@ from infra.estate.rules import national_rules
 
 DNS_TTL = 300
 HOST_OFFSET = 10  # DHCP hands out only the addresses below the fixed hosts' (as provinces)
+# A national host's role → its labels' system and tier (the rest: monitoring, mgmt).
+SYSTEM_OF = {"bastion": ("bastion", "mgmt"), "backup": ("backup", "backup")}
 
 # The platform stack's outputs, by name: the contract between the two roles.
 IMAGE, ZONE_ID, ZONE_NAME, SSH_KEY, COUNTERPARTS = (
@@ -54,8 +56,9 @@ def platform_program(spec: PlatformSpec) -> openstack.dns.Zone:
 
 
 def _national(spec: PlatformSpec, national: NationalSpec, zone: openstack.dns.Zone) -> None:
-    """The platform's own hosts: the national Prometheus, each zone's, the national bastion;
-    one network in the national range, a security group per host holding its flows."""
+    """The platform's own hosts: the national Prometheus, each zone's, each zone's backup
+    host (pgBackRest's repository, on its own encrypted volume), the national bastion; one
+    network in the national range, a security group per host holding its flows."""
     env = spec.environment
     labels = platform_labels(spec, "mgmt")
     network = openstack.networking.Network(
@@ -92,8 +95,8 @@ def _national(spec: PlatformSpec, national: NationalSpec, zone: openstack.dns.Zo
     )
     rules = national_rules(national)
     for host in national.hosts:
-        system = "bastion" if host.role == "bastion" else "monitoring"
-        host_labels = Labels("national", system, "mgmt", env)
+        system, tier = SYSTEM_OF.get(host.role, ("monitoring", "mgmt"))
+        host_labels = Labels("national", system, tier, env)
         group = openstack.networking.SecGroup(
             host.name,
             name=host.name,
@@ -115,7 +118,7 @@ def _national(spec: PlatformSpec, national: NationalSpec, zone: openstack.dns.Zo
                 ),
             )
         metadata = host_labels.metadata() | ({"zone": host.zone} if host.zone else {})
-        openstack.compute.Instance(
+        instance = openstack.compute.Instance(
             host.name,
             name=host.name,
             flavor_name=host.flavor,
@@ -129,6 +132,8 @@ def _national(spec: PlatformSpec, national: NationalSpec, zone: openstack.dns.Zo
             metadata=metadata,
             opts=pulumi.ResourceOptions(depends_on=[subnet]),
         )
+        if host.volume_gb is not None:
+            _volume(spec, host.name, host.volume_gb, instance, host_labels)
         openstack.dns.RecordSet(
             host.name,
             zone_id=zone.id,
@@ -138,6 +143,21 @@ def _national(spec: PlatformSpec, national: NationalSpec, zone: openstack.dns.Zo
             records=[str(host.ip)],
             description=host_labels.description(f"address of {host.name}"),
         )
+
+
+def _volume(
+    spec: PlatformSpec, host: str, size: int, instance: openstack.compute.Instance, labels: Labels
+) -> None:
+    """A host's data volume (a backup host's repository), of the cloud's encrypted type."""
+    volume = openstack.blockstorage.Volume(
+        f"{host}-data",
+        name=f"{host}-data",
+        size=size,
+        volume_type=spec.volume_type,
+        description=f"data of {host}",
+        metadata=labels.metadata(),
+    )
+    openstack.compute.VolumeAttach(f"{host}-data", instance_id=instance.id, volume_id=volume.id)
 
 
 def platform_outputs(spec: PlatformSpec, zone_id: str) -> dict[str, Any]:

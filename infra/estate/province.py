@@ -2,7 +2,8 @@
 
 The province's network with one subnet per tier (public, app, data, mgmt), a router to the
 external network, the operators' keypair, a security group admitting SSH from the mgmt
-subnet only, then one SystemTier per system and one for the database host.
+subnet only, then one SystemTier per system and one for the database hosts (the primary
+and its standby).
 """
 
 from __future__ import annotations
@@ -135,7 +136,7 @@ class ProvinceEstate(pulumi.ComponentResource):
             )
         self.systems["db"] = SystemTier(
             f"{name}-db",
-            db_workload(spec.db, spec.network, spec.mgmt),
+            db_workload(spec.db, spec.network, spec.mgmt, spec.backup),
             shared,
             user_data=pulumi.Output.secret(db_password).apply(_db_user_data),
             opts=child,

@@ -8,10 +8,13 @@ Flows of a province: the catalog's ports (anyone, the province, the national ran
 systems → its database, its zone's Prometheus → every exporter (node 9100 everywhere,
 nginx 9113 on the systems, PostgreSQL 9187 on the database) and every system's front (443:
 blackbox_exporter and the domain prober), its bastion → SSH everywhere, the operators →
-its bastion and every system's front (the cutover engine's HTTP steps). Flows of the
-platform: the operators → the national bastion, that bastion → SSH on the monitoring hosts,
-the zones' Prometheus → the national hosts' node exporter, the national Prometheus → each
-zone's (federation). Nothing else is admitted; egress (LGSP →
+its bastion and every system's front (the cutover engine's HTTP steps), its two database
+hosts → each other's PostgreSQL (streaming replication: either may be the primary after a
+failover), its zone's backup host → pgBackRest's TLS server (8432) on both. Flows of the
+platform: the operators → the national bastion, that bastion → SSH on the other national
+hosts, the zones' Prometheus → the national hosts' node exporter (a backup host: its zone's
+only), the national Prometheus → each zone's (federation), each database host of a zone →
+its backup host's pgBackRest (WAL archiving). Nothing else is admitted; egress (LGSP →
 the national counterparts, the systems → the national portal) is the cloud's default.
 """
 
@@ -20,6 +23,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from infra.estate.config import (
+    DbSpec,
+    HostSpec,
     MgmtSpec,
     NationalSpec,
     NetworkSpec,
@@ -30,6 +35,7 @@ from infra.estate.config import (
 ANYWHERE = "0.0.0.0/0"
 SSH_PORT = 22
 DB_PORT = 5432
+BACKUP_PORT = 8432  # pgBackRest's TLS server, on the database hosts and the backup hosts
 HTTPS_PORT = 443
 PROMETHEUS_PORT = 9090
 NODE_EXPORTER, NGINX_EXPORTER, POSTGRES_EXPORTER = 9100, 9113, 9187
@@ -41,7 +47,8 @@ class Rule:
     port: int
     protocol: str
     cidr: str
-    reach: str  # why: public, province, national, app, bastion, monitor, operators, federation
+    reach: str  # why: public, province, national, app, bastion, monitor, operators, federation,
+    # primary, standby (replication), backup, and a database host's name (to its backup host)
 
     @property
     def key(self) -> str:
@@ -81,12 +88,23 @@ def system_rules(
     return rules
 
 
-def db_rules(network: NetworkSpec, mgmt: MgmtSpec | None = None) -> list[Rule]:
-    """PostgreSQL only from the province's app subnet, where the systems run; its exporter
-    from the zone's Prometheus."""
+def db_rules(
+    network: NetworkSpec,
+    mgmt: MgmtSpec | None = None,
+    db: DbSpec | None = None,
+    backup: HostSpec | None = None,
+) -> list[Rule]:
+    """PostgreSQL from the province's app subnet, where the systems run, and from the other
+    database host (replication; the group holds both, so each admits its peer); its exporter
+    from the zone's Prometheus; pgBackRest's TLS server from the zone's backup host."""
     rules = [Rule("db", DB_PORT, "tcp", str(network.subnets["app"]), "app")]
+    if db is not None and db.standby is not None:
+        rules.append(Rule("db", DB_PORT, "tcp", _one(db.host.ip), "primary"))
+        rules.append(Rule("db", DB_PORT, "tcp", _one(db.standby.ip), "standby"))
     if mgmt is not None:
         rules.append(Rule("db", POSTGRES_EXPORTER, "tcp", _one(mgmt.monitor.ip), "monitor"))
+    if backup is not None:
+        rules.append(Rule("db", BACKUP_PORT, "tcp", _one(backup.ip), "backup"))
     return rules
 
 
@@ -119,7 +137,7 @@ def province_flows(spec: ProvinceSpec) -> dict[str, Rule]:
         for tier, rules in system_rules(system, spec.network, mgmt).items():
             for rule in rules:
                 table[f"{label}-{sid}-{tier}-{rule.key}"] = rule
-    for rule in db_rules(spec.network, mgmt):
+    for rule in db_rules(spec.network, mgmt, spec.db, spec.backup):
         table[f"{label}-db-db-{rule.key}"] = rule
     if mgmt is not None and mgmt.bastion is not None:
         for rule in bastion_rules(mgmt):
@@ -139,14 +157,16 @@ def national_rules(national: NationalSpec) -> dict[str, list[Rule]]:
             mine.append(Rule("mgmt", SSH_PORT, "tcp", str(national.operators), "operators"))
         if bastion is not None and h is not bastion:
             mine.append(Rule("mgmt", SSH_PORT, "tcp", _one(bastion.ip), "bastion"))
-        # Hosts without a zone are scraped by every zone's server; a zone's, by itself.
+        # Hosts without a zone are scraped by every zone's server; a zone's, by its own.
         if h.role != "zone-monitor":
             for s in scrapers:
-                if s is not h:
+                if s is not h and (h.zone is None or s.zone in (None, h.zone)):
                     mine.append(Rule("mgmt", NODE_EXPORTER, "tcp", _one(s.ip), f"monitor-{s.name}"))
         if h.role == "zone-monitor":
             for m in (m for m in national.hosts if m.role == "monitor"):
                 mine.append(Rule("mgmt", PROMETHEUS_PORT, "tcp", _one(m.ip), "federation"))
+        for client in h.clients:  # a backup host: its zone's database hosts archive WAL
+            mine.append(Rule("mgmt", BACKUP_PORT, "tcp", _one(client.ip), client.name))
         rules[h.name] = mine
     return rules
 

@@ -3,8 +3,11 @@
 Per tier a security group (its rules from the catalog ports, see rules.py); per host an
 instance at the fixed address the inventory already holds, a data volume and a DNS record;
 for a system with public ports on its edge tier, a load balancer with a floating IP, a
-listener, pool, members and health monitor per port. The province's database host is a
-SystemTier too (system `db`, tier `db`), built from the same code.
+listener, pool, members and health monitor per port. The province's database hosts (the
+primary and its streaming standby) are a SystemTier too (system `db`, tier `db`), built from
+the same code; their hosts are kept apart by a server group with the anti-affinity policy (a
+hypervisor's loss must not take both), and they have no service name: which one is the
+primary is a fact of the data (/etc/govops/db-role), not of DNS.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from infra.estate.rules import Rule, bastion_rules, db_rules, system_rules
 
 HTTPS_PORT = 443
 DNS_TTL = 300
+ANTI_AFFINITY = "anti-affinity"  # Nova's hard policy: never two members on one hypervisor
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,8 @@ class Workload:
     public_ports: tuple[PortSpec, ...]  # edge ports behind the load balancer
     edge_tier: str | None
     readiness: str | None
+    anti_affinity: bool = False  # the hosts on distinct hypervisors (a Nova server group)
+    service_name: bool = True  # replicas answer at the system's name (`hue-procedures`)
 
 
 def system_workload(
@@ -55,18 +61,26 @@ def system_workload(
     )
 
 
-def db_workload(db: DbSpec, network: NetworkSpec, mgmt: MgmtSpec | None = None) -> Workload:
+def db_workload(
+    db: DbSpec,
+    network: NetworkSpec,
+    mgmt: MgmtSpec | None = None,
+    backup: HostSpec | None = None,
+) -> Workload:
+    """The primary and its standby: the same flavor, each its own volume of the same size."""
     return Workload(
         id="db",
         flavor=db.flavor,
         volume_gb=db.volume_gb,
         subnet="data",
         host_tier="db",
-        hosts=(db.host,),
-        rules={"db": db_rules(network, mgmt)},
+        hosts=db.hosts,
+        rules={"db": db_rules(network, mgmt, db, backup)},
         public_ports=(),
         edge_tier=None,
         readiness=None,
+        anti_affinity=True,
+        service_name=False,
     )
 
 
@@ -124,13 +138,22 @@ class SystemTier(pulumi.ComponentResource):
         self._labels = replace(shared.labels, system=work.id, tier=work.host_tier)
         groups = {tier: self._security_group(tier, rules) for tier, rules in work.rules.items()}
         group_names = [g.name for g in groups.values()] + [shared.ssh_group]
+        hints = None
+        if work.anti_affinity and len(work.hosts) > 1:
+            spread = openstack.compute.ServerGroup(
+                f"{name}-anti-affinity",
+                name=f"{name}-anti-affinity",
+                policies=ANTI_AFFINITY,
+                opts=self._child,
+            )
+            hints = [openstack.compute.InstanceSchedulerHintArgs(group=spread.id)]
         self.addresses = {}
         for host in work.hosts:
-            self.addresses[host.name] = self._host(host, work, group_names, user_data)
+            self.addresses[host.name] = self._host(host, work, group_names, user_data, hints)
         self.vip = self.public_ip = None
         if work.public_ports and work.edge_tier is not None:
             self._load_balancer(work, groups[work.edge_tier])
-        if len(work.hosts) > 1:
+        if len(work.hosts) > 1 and work.service_name:
             # The system's service name (`hue-procedures`), which the prober and the runbooks
             # call: its load balancer where it has one, else every replica (round robin).
             service: list[pulumi.Input[str]] = (
@@ -169,6 +192,7 @@ class SystemTier(pulumi.ComponentResource):
         work: Workload,
         group_names: list[pulumi.Output[str]],
         user_data: pulumi.Input[str] | None,
+        hints: list[openstack.compute.InstanceSchedulerHintArgs] | None = None,
     ) -> pulumi.Output[str]:
         s, labels = self._shared, self._labels
         instance = openstack.compute.Instance(
@@ -183,6 +207,7 @@ class SystemTier(pulumi.ComponentResource):
                 openstack.compute.InstanceNetworkArgs(uuid=s.network_id, fixed_ip_v4=str(host.ip))
             ],
             user_data=user_data,
+            scheduler_hints=hints,
             tags=labels.tags(),
             metadata=labels.metadata(),
             opts=self._child,

@@ -18,8 +18,10 @@ from infra.estate.labels import LABEL_FIELDS, LABEL_KEYS, UNLABELLED, labels_in
 SEC_GROUP_RULE = "openstack:networking/secGroupRule:SecGroupRule"
 SUBNET = "openstack:networking/subnet:Subnet"
 VOLUME = "openstack:blockstorage/volume:Volume"
+INSTANCE = "openstack:compute/instance:Instance"
+SERVER_GROUP = "openstack:compute/serverGroup:ServerGroup"
 # Ports that must never be reachable from outside the private ranges.
-ADMIN_PORTS = {22: "SSH", 5432: "PostgreSQL"}
+ADMIN_PORTS = {22: "SSH", 5432: "PostgreSQL", 8432: "pgBackRest"}
 
 
 @dataclass(frozen=True)
@@ -138,6 +140,82 @@ def flow_table(
     return problems
 
 
+STANDBY_POLICY = "db-standby"
+BACKUP_POLICY = "db-backup"
+BACKUP_PORT = 8432
+
+
+@dataclass(frozen=True)
+class Resource:
+    """What a stack policy sees of a resource (the engine's wire names)."""
+
+    type: str
+    name: str
+    props: Mapping[str, Any]
+    id: str | None = None  # known under the plan's mocks (`<name>-id`), not in a preview
+
+
+def db_standby(resources: list[Resource]) -> list[tuple[str, str]]:
+    """A stack with a database server has two (the primary and its streaming standby), each
+    placed by a server group whose policy is anti-affinity: never both on one hypervisor."""
+    db = [r for r in resources if r.type == INSTANCE and _system(r) == "db"]
+    if not db:
+        return []
+    spread = [r for r in resources if r.type == SERVER_GROUP and _anti_affinity(r.props)]
+    ids = {r.id for r in spread if r.id is not None}
+    problems: list[tuple[str, str]] = []
+    if len(db) < 2:
+        problems.append((db[0].name, "a database server without a standby"))
+    elif not spread:
+        problems.append((db[0].name, "no server group with the anti-affinity policy"))
+    for r in db if len(db) > 1 else []:
+        hints = r.props.get("schedulerHints") or [{}]
+        group = hints[0].get("group") if isinstance(hints[0], Mapping) else None
+        if not group:
+            problems.append((r.name, "no server group in its scheduler hints"))
+        elif isinstance(group, str) and ids and group not in ids:
+            problems.append((r.name, f"scheduler hint group {group!r} is not anti-affinity"))
+    return problems
+
+
+def db_backup(resources: list[Resource]) -> list[tuple[str, str]]:
+    """A stack with a database server admits its zone's backup host on pgBackRest's port:
+    every zone with provinces has a backup host, and each province's databases reach it."""
+    db = [r for r in resources if r.type == INSTANCE and _system(r) == "db"]
+    rules = [
+        r
+        for r in resources
+        if r.type == SEC_GROUP_RULE
+        and int(r.props.get("portRangeMin") or 0) == BACKUP_PORT
+        and str(r.props.get("remoteIpPrefix") or "").endswith("/32")
+    ]
+    if db and not rules:
+        return [(db[0].name, f"no backup host admitted on tcp/{BACKUP_PORT} (govops:backup)")]
+    return []
+
+
+def _system(r: Resource) -> str | None:
+    metadata = r.props.get("metadata")
+    return str(metadata.get("system")) if isinstance(metadata, Mapping) else None
+
+
+def _anti_affinity(props: Mapping[str, Any]) -> bool:
+    policies = props.get("policies")
+    found = policies if isinstance(policies, list) else [policies]
+    return "anti-affinity" in found
+
+
+StackCheck = Callable[[list[Resource]], list[tuple[str, str]]]
+STACK_POLICIES: tuple[tuple[str, str, StackCheck], ...] = (
+    (
+        STANDBY_POLICY,
+        "Every database server has a standby, kept apart by an anti-affinity server group",
+        db_standby,
+    ),
+    (BACKUP_POLICY, "Every province's databases admit their zone's backup host", db_backup),
+)
+
+
 @dataclass(frozen=True)
 class Policy:
     name: str
@@ -151,7 +229,7 @@ POLICIES = (
     ),
     Policy(
         "no-public-admin-ingress",
-        "No SSH (22) or PostgreSQL (5432) ingress from public addresses",
+        "No SSH (22), PostgreSQL (5432) or pgBackRest (8432) ingress from public addresses",
         no_public_admin_ingress,
     ),
     Policy("private-subnets", "Subnets use private address ranges only", private_subnets),

@@ -25,8 +25,11 @@ from infra.policy.checks import (
     FLOW_POLICY,
     POLICIES,
     SEC_GROUP_RULE,
+    STACK_POLICIES,
     Check,
     Policy,
+    Resource,
+    StackCheck,
     StackContext,
     flow_table,
 )
@@ -55,7 +58,24 @@ def _validate(check: Check) -> Validation:
 
 
 def policies() -> list[PackPolicy]:
-    return [*(_policy(p) for p in POLICIES), _flow_policy()]
+    stack = (_stack_policy(name, about, check) for name, about, check in STACK_POLICIES)
+    return [*(_policy(p) for p in POLICIES), _flow_policy(), *stack]
+
+
+def _stack_policy(name: str, description: str, check: StackCheck) -> StackValidationPolicy:
+    """A check over the whole stack (a value unknown in a preview defers it to the update)."""
+
+    def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+        resources = [Resource(r.resource_type, r.name, r.props) for r in args.resources]
+        for resource, message in check(resources):
+            report_violation(f"{resource}: {message}", None)
+
+    return StackValidationPolicy(
+        name=name,
+        description=description,
+        validate=validate,
+        enforcement_level=EnforcementLevel.MANDATORY,
+    )
 
 
 def _validate_flows(args: StackValidationArgs, report_violation: ReportViolation) -> None:

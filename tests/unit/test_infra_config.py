@@ -200,3 +200,95 @@ def test_the_flow_table_names_every_rule_of_the_province() -> None:
     assert platform["monitor-dc-north-tcp-9090-federation"].cidr == "10.0.0.10/32"
     assert platform["bastion-tcp-22-operators"].cidr == "172.16.0.0/16"
     assert "monitor-dc-north-tcp-22-bastion" in platform
+
+
+def test_the_database_pair_and_its_backup_host_parse_and_make_their_flows() -> None:
+    spec = parse_province(hue(), HUE)
+    assert [(h.name, str(h.ip)) for h in spec.db.hosts] == [
+        ("hue-db", "10.46.128.10"),
+        ("hue-db-standby", "10.46.128.18"),  # data subnet + 18
+    ]
+    assert spec.backup is not None and spec.backup.name == "backup-dc-central"
+    rules = db_rules(spec.network, spec.mgmt, spec.db, spec.backup)
+    assert [(r.port, r.cidr, r.reach) for r in rules] == [
+        (5432, "10.46.64.0/18", "app"),
+        (5432, "10.46.128.10/32", "primary"),  # replication, whichever is primary
+        (5432, "10.46.128.18/32", "standby"),
+        (9187, "10.0.32.10/32", "monitor"),
+        (8432, f"{spec.backup.ip}/32", "backup"),  # the zone's backup host → pgBackRest
+    ]
+    table = province_flows(spec)
+    assert table["hue-db-db-tcp-8432-backup"].cidr == f"{spec.backup.ip}/32"
+    assert table["hue-db-db-tcp-5432-standby"].cidr == "10.46.128.18/32"
+    # Without a standby or a backup host (an older stack file): the primary's rules alone.
+    assert [r.port for r in db_rules(spec.network)] == [5432]
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        (
+            ("govops:db", "standby", "ip"),
+            "10.46.64.18",
+            "config.govops:db.standby.ip: expected an address in the subnet 10.46.128.0/18",
+        ),
+        (
+            ("govops:db", "standby", "ip"),
+            "10.46.128.10",
+            "config.govops:db.standby.ip: expected an address other than the primary's",
+        ),
+        (
+            ("govops:backup", "ip"),
+            "8.8.4.4",
+            "config.govops:backup.ip: expected a private address",
+        ),
+    ],
+)
+def test_a_bad_standby_or_backup_value_names_its_key(
+    path: tuple[str | int, ...], value: Any, message: str
+) -> None:
+    config = hue()
+    _set(config, path, value)
+    with pytest.raises(StackConfigError) as caught:
+        parse_province(config, HUE)
+    assert message in str(caught.value)
+
+
+def _platform() -> dict[str, Any]:
+    config = stack_config("production-platform")
+    config["govops:sshPublicKey"] = "ssh-ed25519 AAAAtest operators"
+    return config
+
+
+def test_backup_hosts_admit_their_zones_databases_and_monitor_only() -> None:
+    spec = parse_platform(_platform(), "p.yaml")
+    assert spec.national is not None and spec.volume_type == "encrypted"
+    backups = {str(h.zone): h for h in spec.national.hosts if h.role == "backup"}
+    assert sorted(backups) == ["dc-central", "dc-north", "dc-south"]
+    central = backups["dc-central"]
+    assert central.name == "backup-dc-central" and central.volume_gb is not None
+    clients = {c.name for c in central.clients}
+    assert {"hue-db", "hue-db-standby", "da-nang-db", "da-nang-db-standby"} <= clients
+    assert "ha-noi-db" not in clients  # dc-north's
+    flows = platform_flows(spec.national)
+    mine = {n: r for n, r in flows.items() if n.startswith("backup-dc-central-")}
+    assert mine["backup-dc-central-tcp-8432-hue-db-standby"].cidr == "10.46.128.18/32"
+    # node_exporter from its own zone's Prometheus only; SSH from the national bastion.
+    assert [r.cidr for r in mine.values() if r.port == 9100] == ["10.0.32.10/32"]
+    assert [r.cidr for r in mine.values() if r.port == 22] == ["10.0.0.30/32"]
+    # Every 8432 rule is one database host of the zone: nothing wider, nothing else.
+    assert {r.cidr for r in mine.values() if r.port == 8432} == {
+        f"{c.ip}/32" for c in central.clients
+    }
+    assert {r.port for r in mine.values()} == {22, 9100, 8432}
+
+
+def test_a_backup_host_needs_its_zone_and_volume() -> None:
+    config = _platform()
+    host = next(h for h in config["govops:national"]["hosts"] if h["role"] == "backup")
+    del host["volumeGb"]
+    with pytest.raises(StackConfigError, match=r"hosts\[\d+\]\.volumeGb: expected a value"):
+        parse_platform(config, "p.yaml")
+    del host["zone"]
+    with pytest.raises(StackConfigError, match=r"hosts\[\d+\]\.zone: expected the zone"):
+        parse_platform(config, "p.yaml")

@@ -65,8 +65,11 @@ def test_production_plan_json() -> None:
         "meetings",
     }
     assert hue["systems"]["procedures"]["openstack:compute/instance:Instance"] == 2
-    # Every inventory host: 34 × (systems + db + bastion), the monitors and the bastion.
-    assert data["totals"]["openstack:compute/instance:Instance"] == 388
+    # Every inventory host: 34 × (systems + db + its standby + bastion), the monitors, the
+    # zones' backup hosts and the bastion.
+    assert data["totals"]["openstack:compute/instance:Instance"] == 388 + 34 + 3
+    assert data["totals"]["openstack:compute/serverGroup:ServerGroup"] == 34  # one per db pair
+    assert hue["systems"]["db"]["openstack:compute/instance:Instance"] == 2
 
 
 def test_one_province_as_a_table() -> None:

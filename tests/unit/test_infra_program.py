@@ -12,7 +12,7 @@ from itertools import pairwise
 import pytest
 from pulumi.runtime import rpc
 
-from infra.estate.config import parse_province
+from infra.estate.config import parse_platform, parse_province
 from infra.estate.labels import LABEL_FIELDS, UNLABELLED, labels_in
 from infra.mocks import Registration
 
@@ -62,7 +62,7 @@ def test_instances_sit_at_the_inventory_addresses() -> None:
             continue
         run = production_runs()[s.stack]
         want = {h.name: str(h.ip) for sys_ in s.province.systems.values() for h in sys_.hosts}
-        want[s.province.db.host.name] = str(s.province.db.host.ip)
+        want |= {h.name: str(h.ip) for h in s.province.db.hosts}  # the primary and standby
         assert s.province.mgmt is not None and s.province.mgmt.bastion is not None
         want[s.province.mgmt.bastion.name] = str(s.province.mgmt.bastion.ip)
         got = {
@@ -95,15 +95,23 @@ def test_public_ingress_only_on_edge_tiers_never_ssh_or_db() -> None:
                 assert port not in (22, 5432), (codename, group)
 
 
-def test_db_only_from_the_app_subnet_and_ssh_only_through_the_bastion() -> None:
+def test_db_only_from_the_app_subnet_and_its_peer_and_ssh_only_through_the_bastion() -> None:
     for s in production_stacks():
         if s.province is None:
             continue
         label, net, mgmt = s.province.label, s.province.network, s.province.mgmt
         assert mgmt is not None and mgmt.bastion is not None
+        assert s.province.db.standby is not None and s.province.backup is not None
         rules = _rules(production_runs()[s.stack].registrations)
-        assert [r for r in rules if r[1] == 5432] == [
-            (f"{label}-db-db", 5432, "tcp", str(net.subnets["app"]))
+        # The systems' subnet, and each database host for the other (streaming replication).
+        assert sorted(r for r in rules if r[1] == 5432) == [
+            (f"{label}-db-db", 5432, "tcp", f"{s.province.db.host.ip}/32"),
+            (f"{label}-db-db", 5432, "tcp", f"{s.province.db.standby.ip}/32"),
+            (f"{label}-db-db", 5432, "tcp", str(net.subnets["app"])),
+        ]
+        # pgBackRest's TLS server: from the zone's backup host alone.
+        assert [r for r in rules if r[1] == 8432] == [
+            (f"{label}-db-db", 8432, "tcp", f"{s.province.backup.ip}/32")
         ]
         assert sorted(r for r in rules if r[1] == 22) == [
             (f"{label}-bastion-mgmt", 22, "tcp", "172.16.0.0/16"),  # the operators' VPN
@@ -135,6 +143,7 @@ def test_every_instance_gets_its_tier_groups_and_ssh() -> None:
     assert groups["hue-procedures-1"] == ["hue-procedures-front", "hue-procedures-app", "hue-ssh"]
     assert groups["hue-lgsp-2"] == ["hue-lgsp-gateway", "hue-lgsp-app", "hue-ssh"]
     assert groups["hue-db"] == ["hue-db-db", "hue-ssh"]
+    assert groups["hue-db-standby"] == ["hue-db-db", "hue-ssh"]  # the data tier's, as its primary
 
 
 def test_sizing_scales_with_communes() -> None:
@@ -173,6 +182,7 @@ def test_volumes_take_size_and_encrypted_type_from_config() -> None:
     }
     assert volumes["hue-procedures-1-data"]["size"] == s.province.systems["procedures"].volume_gb
     assert volumes["hue-db-data"]["size"] == s.province.db.volume_gb
+    assert volumes["hue-db-standby-data"]["size"] == s.province.db.volume_gb  # its own
     assert {v["volumeType"] for v in volumes.values()} == {"encrypted"}
 
 
@@ -208,6 +218,7 @@ def test_dns_records_match_the_inventory_names() -> None:
     records = {r.inputs["name"]: r.inputs["records"] for r in of_type(regs, "RecordSet")}
     assert records["hue-procedures-1.gov.example."] == ["10.46.64.10"]
     assert records["hue-db.gov.example."] == ["10.46.128.10"]
+    assert records["hue-db-standby.gov.example."] == ["10.46.128.18"]
     assert "procedures.hue.gov.example." in records  # the public name, on the floating IP
     assert {r.inputs["zoneId"] for r in of_type(regs, "RecordSet")} == {"gov.example-id"}
 
@@ -287,6 +298,9 @@ def test_platform_stack_owns_the_parent_zone() -> None:
         "monitor-dc-north",
         "monitor-dc-central",
         "monitor-dc-south",
+        "backup-dc-north",
+        "backup-dc-central",
+        "backup-dc-south",
         "bastion",
     }
     records = {r.inputs["name"] for r in of_type(run.registrations, "RecordSet")}
@@ -323,3 +337,96 @@ def test_a_bad_stack_config_stops_the_program_naming_file_and_key() -> None:
     ):
         run_config(config)
     assert parse_province(stack_config("production-hue"), "x").label == "hue"
+
+
+def test_the_standby_beside_the_primary_on_another_hypervisor() -> None:
+    """Same flavor, its own volume, the data subnet, the same user data (the admin password
+    is needed after a promotion), and a server group with the anti-affinity policy."""
+    for s in production_stacks():
+        if s.province is None:
+            continue
+        regs = production_runs()[s.stack].registrations
+        label, db = s.province.label, s.province.db
+        instances = {
+            r.name: r.inputs
+            for r in of_type(regs, "Instance")
+            if r.inputs["metadata"]["system"] == "db"
+        }
+        assert sorted(instances) == [f"{label}-db", f"{label}-db-standby"], s.stack
+        (group,) = of_type(regs, "ServerGroup")
+        assert group.name == f"{label}-db-anti-affinity"
+        assert group.inputs["policies"] == "anti-affinity"
+        for inputs in instances.values():
+            assert inputs["flavorName"] == db.flavor
+            assert inputs["schedulerHints"] == [{"group": f"{group.name}-id"}]
+            assert (
+                ip_address(inputs["networks"][0]["fixedIpV4"]) in s.province.network.subnets["data"]
+            )
+        # No other instance is pinned: replicas of the systems are not in a server group.
+        assert not [
+            r
+            for r in of_type(regs, "Instance")
+            if r.inputs.get("schedulerHints") and r.name not in instances
+        ]
+        # The database has no service name: which host is primary is the data's fact.
+        names = [r.inputs["name"] for r in of_type(regs, "RecordSet")]
+        assert names.count(f"{label}-db.gov.example.") == 1, s.stack
+
+
+def test_each_zone_has_a_backup_host_with_its_encrypted_volume() -> None:
+    platform = next(s for s in production_stacks() if s.stack == "production-platform")
+    national = parse_platform(platform.config, platform.rel).national
+    assert national is not None
+    regs = production_runs()["production-platform"].registrations
+    zones = {s.province.zone for s in production_stacks() if s.province is not None}
+    instances = {r.name: r.inputs for r in of_type(regs, "Instance")}
+    volumes = {r.name: r.inputs for r in of_type(regs, "Volume")}
+    attached = {r.name for r in of_type(regs, "VolumeAttach")}
+    for zone in zones:
+        name = f"backup-{zone}"
+        assert instances[name]["metadata"] == {
+            "province": "national",
+            "system": "backup",
+            "tier": "backup",
+            "environment": "production",
+            "zone": zone,
+        }
+        host = next(h for h in national.hosts if h.name == name)
+        assert instances[name]["networks"][0]["fixedIpV4"] == str(host.ip)
+        assert ip_address(str(host.ip)) in national.cidr
+        # Twice the sum of the zone's database volumes (the estate may override it).
+        want = 2 * sum(
+            s.province.db.volume_gb
+            for s in production_stacks()
+            if s.province is not None and s.province.zone == zone
+        )
+        assert volumes[f"{name}-data"]["size"] == want == host.volume_gb
+        assert volumes[f"{name}-data"]["volumeType"] == "encrypted"
+        assert f"{name}-data" in attached
+        # Each province of the zone names this host as its backup host.
+        for s in production_stacks():
+            if s.province is not None and s.province.zone == zone:
+                assert s.province.backup is not None and s.province.backup.name == name
+    assert set(volumes) == {f"backup-{z}-data" for z in zones}  # no other platform volume
+
+
+def test_no_rule_opens_replication_or_pgbackrest_wider_than_one_host() -> None:
+    """5432 beyond the app subnet and 8432 anywhere: /32s of the estate's own hosts only."""
+    platform = next(s for s in production_stacks() if s.stack == "production-platform")
+    national = parse_platform(platform.config, platform.rel).national
+    assert national is not None
+    backups = {f"{h.ip}/32" for h in national.hosts if h.role == "backup"}
+    db_hosts: set[str] = set()
+    for s in production_stacks():
+        if s.province is None:
+            continue
+        db_hosts |= {f"{h.ip}/32" for h in s.province.db.hosts}
+        for group, port, _, source in _rules(production_runs()[s.stack].registrations):
+            if port == 8432:
+                assert source in backups, (s.stack, group, source)
+            if port == 5432 and source != str(s.province.network.subnets["app"]):
+                assert source in {f"{h.ip}/32" for h in s.province.db.hosts}, (s.stack, source)
+    for group, port, _, source in _rules(production_runs()["production-platform"].registrations):
+        assert port != 5432, group
+        if port == 8432:
+            assert group.startswith("backup-") and source in db_hosts, (group, source)
