@@ -1,5 +1,5 @@
 """One province's dashboard: its five systems, each synthetic transaction, communes, sync
-lag, certificates and error budgets."""
+lag, certificates, error budgets, and its database's backups and standby."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from exporters.dashboards.model import (
     datasource_variable,
     query_variable,
 )
+from exporters.rules.conventions import BACKUP_MAX_AGE_HOURS, STANDBY_LAG_SECONDS
 
 
 def province() -> Dashboard:
@@ -25,7 +26,7 @@ def province() -> Dashboard:
         uid="govops-province",
         title="govops · Province",
         description="One province: its five systems, each synthetic transaction, communes, "
-        "sync lag, certificates and error budgets.",
+        "sync lag, certificates, error budgets, backups and standby.",
         variables=(
             datasource_variable(),
             query_variable(
@@ -142,6 +143,92 @@ def province() -> Dashboard:
                         (Query(f"govops_cutover_deadline_seconds_left{{{p}}}", instant=True),),
                         width=24,
                         unit="s",
+                    ),
+                ),
+            ),
+            Row(
+                "Backups and standby",
+                (
+                    Panel(
+                        "Last successful backup, per type",
+                        "bargauge",
+                        (
+                            Query(
+                                f"province_type:govops_backup_age_seconds:min{{{p}}}",
+                                "{{type}}",
+                                instant=True,
+                            ),
+                        ),
+                        width=8,
+                        unit="s",
+                        description="Age of the newest backup of each type in the zone's "
+                        f"repository (pgBackRest info). Red past {BACKUP_MAX_AGE_HOURS} h: "
+                        "GovopsBackupTooOld when no type is younger.",
+                        thresholds=((None, GREEN), (BACKUP_MAX_AGE_HOURS * 3600, RED)),
+                    ),
+                    Panel(
+                        "WAL archiving",
+                        "timeseries",
+                        (
+                            Query(
+                                f"province_host:govops_pg_archiver_failed:increase10m{{{p}}}",
+                                "failures in 10m ({{host}})",
+                            ),
+                            Query(
+                                f"province_host:govops_pg_archiver_ready_segments:max{{{p}}}",
+                                "segments waiting ({{host}})",
+                            ),
+                        ),
+                        width=8,
+                        description="The primary's archive_command failures and its finished "
+                        "WAL segments not archived yet (GovopsWalArchiveFailing, "
+                        "GovopsWalArchiveLagging).",
+                    ),
+                    Panel(
+                        "Restore drill",
+                        "stat",
+                        (
+                            Query(
+                                f"province:govops_restore_drill_success:min{{{p}}}",
+                                "last drill",
+                                instant=True,
+                            ),
+                        ),
+                        width=8,
+                        description="The last `govops db drill` (latest backup restored into a "
+                        "scratch instance, counts and checksum checked). No value: never run.",
+                        mappings=OK_FAIL,
+                        thresholds=RED_BELOW_1,
+                    ),
+                    Panel(
+                        "Standby replay lag",
+                        "timeseries",
+                        (
+                            Query(
+                                f"province_host:govops_pg_replication_lag_seconds:max{{{p}}}",
+                                "{{host}}",
+                            ),
+                        ),
+                        width=16,
+                        unit="s",
+                        description="How far the standby's replay is behind (0: it replayed "
+                        f"all it received). GovopsStandbyLagHigh past {STANDBY_LAG_SECONDS} s.",
+                    ),
+                    Panel(
+                        "Standbys streaming",
+                        "stat",
+                        (
+                            Query(
+                                "province_host:govops_pg_replication_standbys_streaming:max"
+                                f"{{{p}}}",
+                                "{{host}}",
+                                instant=True,
+                            ),
+                        ),
+                        width=8,
+                        description="Standbys streaming from the primary (host). 0: procedures "
+                        "commits block (GovopsStandbyNotStreaming).",
+                        thresholds=RED_BELOW_1,
                     ),
                 ),
             ),

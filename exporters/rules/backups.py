@@ -34,10 +34,32 @@ ARCHIVE_FAILED = f"max by ({BY}) (increase(govops_pg_archiver_failed_count[10m])
 
 
 def backup_records() -> list[Record]:
+    """What the province dashboard's "Backups and standby" row draws (recording rules: the
+    national server federates only these)."""
     return [
         Record(
             "province_type:govops_backup_age_seconds:min",
             "time() - max by (province, type) (govops_backup_last_success_timestamp_seconds)",
+        ),
+        Record(
+            "province_host:govops_pg_archiver_failed:increase10m",
+            "sum by (province, host) (increase(govops_pg_archiver_failed_count[10m]))",
+        ),
+        Record(
+            "province_host:govops_pg_archiver_ready_segments:max",
+            "max by (province, host) (govops_pg_archiver_ready_segments)",
+        ),
+        Record(
+            "province_host:govops_pg_replication_lag_seconds:max",
+            "max by (province, host) (govops_pg_replication_lag_seconds)",
+        ),
+        Record(
+            "province_host:govops_pg_replication_standbys_streaming:max",
+            "max by (province, host) (govops_pg_replication_standbys_streaming)",
+        ),
+        Record(
+            "province:govops_restore_drill_success:min",
+            "min by (province) (govops_restore_drill_success)",
         ),
     ]
 

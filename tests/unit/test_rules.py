@@ -160,3 +160,40 @@ def test_the_backup_and_standby_alerts_keep_their_province() -> None:
     for a in backup_alerts():
         if a.name not in zone_wide:
             assert "by (province, zone, host)" in a.expr, a.name
+
+
+def _postgres_exporter_metrics(inherit: str) -> set[str]:
+    """The metric names roles/postgres_exporter's custom queries produce: <namespace>_<column>
+    for every column that is not a label."""
+    variables = {"postgres_exporter_inherit_database": inherit}
+    text = stack.render_role_template("postgres_exporter", "queries.yaml.j2", variables)
+    names = set()
+    for namespace, query in yaml.safe_load(text).items():
+        for metric in query["metrics"]:
+            ((column, spec),) = metric.items()
+            if spec["usage"] != "LABEL":
+                names.add(f"{namespace}_{column}")
+    return names
+
+
+def test_the_database_alerts_read_what_postgres_exporter_writes() -> None:
+    """Every govops_pg_* series the rules read is one of the role's queries (always on, with or
+    without the inherit database), with the contract's names; the inherit ones only with it."""
+    always = _postgres_exporter_metrics("")
+    assert always == {
+        "govops_pg_in_recovery",
+        "govops_pg_archiver_archived_count",
+        "govops_pg_archiver_failed_count",
+        "govops_pg_archiver_last_archived_age_seconds",
+        "govops_pg_archiver_ready_segments",
+        "govops_pg_replication_lag_seconds",
+        "govops_pg_replication_standbys_streaming",
+        "govops_pg_replication_lag_bytes",
+    }
+    assert _postgres_exporter_metrics("procedures") - always == {
+        "govops_inherit_records",
+        "govops_inherit_verification_ok",
+        "govops_inherit_verification_mismatches",
+    }
+    read = set(re.findall(r"(?<!:)\bgovops_pg_\w+\b(?!:)", "".join(generate.files().values())))
+    assert read and read <= always, read - always
