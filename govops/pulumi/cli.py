@@ -50,9 +50,11 @@ def plan_cmd(env: str, province: str | None, as_json: bool) -> None:
     """Run the Pulumi program of every stack under mocks and show what it would create.
 
     Counts per province and system and by resource type, then checks what the engine
-    would refuse (duplicate resource names) and the policy pack (labels, no public SSH or
-    PostgreSQL, private subnets, encrypted volumes). Exit codes: 0 ok; 1 duplicate names or
-    policy violations, each naming the resource; 2 a bad stack config (file, line, key).
+    would refuse (duplicate resource names) and the policy pack (labels, no public SSH,
+    PostgreSQL or pgBackRest, private subnets, encrypted volumes, the flow table, a standby
+    on another hypervisor for every database, its zone's backup host admitted). Exit codes:
+    0 ok; 1 duplicate names or policy violations, each naming the resource; 2 a bad stack
+    config (file, line, key).
     """
     root = repo_root()
     infra_importable(root)
