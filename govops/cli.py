@@ -22,6 +22,7 @@ from govops.registry import catalog, estate_path, load_estate, provinces
 LAZY_COMMANDS = {
     "converge": "govops.ansible.cli:converge_cmd",
     "cutover": "govops.runbook.cli:cutover_group",
+    "db": "govops.db.cli:db_group",
     "dns": "govops.dns.cli:dns_group",
     "estate": "govops.estate.cli:estate_group",
     "inherit": "govops.inherit.cli:inherit_group",
