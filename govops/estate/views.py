@@ -30,6 +30,7 @@ HTTPS = 443
 SSH = 22
 DB_PORT = 5432
 PROMETHEUS = 9090
+PGBACKREST = 8432  # pgBackRest's TLS server (roles/pgbackrest)
 # file_sd job → the exporter port it scrapes (govops/render/prometheus.py writes them).
 SCRAPE_JOBS = ("node", "nginx", "postgres")
 
@@ -66,6 +67,26 @@ class View:
 def monitors_of(estate: Estate, zone: str | None) -> list[Host]:
     """The Prometheus servers that scrape a target of `zone` (see Estate.monitors_of)."""
     return estate.monitors_of(zone)
+
+
+def _backup_flows(zone: str, mine: list[Host], hosts: list[Host]) -> list[Flow]:
+    """A province's database hosts replicate with each other (either may be the primary after a
+    failover, /etc/govops/db-role) on 5432; each and its zone's backup host reach each other on
+    pgBackRest's TLS server: backups one way, WAL archiving the other."""
+    flows = []
+    dbs = [h for h in mine if "tier_db" in h.groups]
+    for a in dbs:
+        for b in (b for b in dbs if b is not a):
+            why = f"{a.name} replicates with {b.name}"
+            flows.append(Flow(_one(a.ip), b.name, DB_PORT, "tcp", why, "registry"))
+    repo = next((h for h in hosts if "backup_repositories" in h.groups and h.zone == zone), None)
+    if repo is not None:
+        for d in dbs:
+            why = f"{repo.name} backs up {d.name}"
+            flows.append(Flow(_one(repo.ip), d.name, PGBACKREST, "tcp", why, "registry"))
+            why = f"{d.name} archives WAL to {repo.name}"
+            flows.append(Flow(_one(d.ip), repo.name, PGBACKREST, "tcp", why, "registry"))
+    return flows
 
 
 def registry_view(estate: Estate, only: set[str] | None) -> View:
@@ -109,6 +130,7 @@ def registry_view(estate: Estate, only: set[str] | None) -> View:
                         "registry",
                     )
                 )
+        view.flows += _backup_flows(pe.zone, mine, hosts)
         if jump is not None:
             for h in mine:
                 if h is not jump:
