@@ -71,8 +71,8 @@ def monitors_of(estate: Estate, zone: str | None) -> list[Host]:
 
 def _backup_flows(zone: str, mine: list[Host], hosts: list[Host]) -> list[Flow]:
     """A province's database hosts replicate with each other (either may be the primary after a
-    failover, /etc/govops/db-role) on 5432; each and its zone's backup host reach each other on
-    pgBackRest's TLS server: backups one way, WAL archiving the other."""
+    failover, /etc/govops/db-role) on 5432, and its zone's backup host reaches each on
+    pgBackRest's TLS server (backups); the way back (WAL archiving) is `_archive_flows`."""
     flows = []
     dbs = [h for h in mine if "tier_db" in h.groups]
     for a in dbs:
@@ -84,9 +84,24 @@ def _backup_flows(zone: str, mine: list[Host], hosts: list[Host]) -> list[Flow]:
         for d in dbs:
             why = f"{repo.name} backs up {d.name}"
             flows.append(Flow(_one(repo.ip), d.name, PGBACKREST, "tcp", why, "registry"))
-            why = f"{d.name} archives WAL to {repo.name}"
-            flows.append(Flow(_one(d.ip), repo.name, PGBACKREST, "tcp", why, "registry"))
     return flows
+
+
+def _archive_flows(estate: Estate, repo: Host) -> list[Flow]:
+    """Every database host of the backup host's zone archives WAL to it: all the zone's
+    provinces, checked or not (the platform stack holds the rules for all of them)."""
+    return [
+        Flow(
+            _one(d.ip),
+            repo.name,
+            PGBACKREST,
+            "tcp",
+            f"{d.name} archives WAL to {repo.name}",
+            "registry",
+        )
+        for d in estate.hosts()
+        if "tier_db" in d.groups and d.province and estate.provinces[d.province].zone == repo.zone
+    ]
 
 
 def registry_view(estate: Estate, only: set[str] | None) -> View:
@@ -144,6 +159,8 @@ def registry_view(estate: Estate, only: set[str] | None) -> View:
             view.flows.append(
                 Flow(_one(bastion.ip), h.name, SSH, "tcp", "bastion → SSH", "registry")
             )
+        if "backup_repositories" in h.groups:
+            view.flows += _archive_flows(estate, h)
         if "monitoring_zone" in h.groups:
             for m in (m for m in national if "monitoring_national" in m.groups):
                 why = f"{m.name} federates {h.name}"
