@@ -36,7 +36,8 @@ def restore_scratch(
     scratch.start(runner, host, path, port, RECOVERY_TIMEOUT)
     return [
         f"scratch cluster of {plan.hosts.province} at {plan.shown_target} is running on {host}:",
-        f"  on {host}: {scratch.psql(path, port)}  (or TCP 127.0.0.1:{port}, user postgres)",
+        f"  on {host}: {scratch.psql_for_people(path, port)}",
+        f"  (or TCP 127.0.0.1:{port} on {host}, user postgres, no password)",
         f"  from here: ssh -L {port}:127.0.0.1:{port} {host}, "
         f"then psql -h 127.0.0.1 -p {port} -U postgres",
         f"  remove it: on {host}: {scratch.drop_command(path)}",

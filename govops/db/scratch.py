@@ -112,6 +112,12 @@ def start(
             break
         sleep(2.0)
     tail = runner.run(host, f"sudo -n tail -n 12 {q(log)}").stdout
+    if "recovery ended before configured recovery target was reached" in tail:
+        tail += (
+            "\nhint: the repository's WAL does not reach the target yet — the newest WAL is "
+            "archived within archive_timeout (60 s) of being written; a target in the last "
+            "minute may need a moment, or archiving is failing (govops db status)"
+        )
     check(Result(host, result.command, result.exited, "", f"{result.stderr}\n{tail}"), "scratch")
 
 
@@ -121,6 +127,10 @@ def psql(path: str, port: int, database: str = "postgres") -> str:
         f"sudo -n -u {REPO_USER} psql -X -q --csv -t -v ON_ERROR_STOP=1 "
         f"-h {q(path + '.run')} -p {port} -U postgres -d {q(database)}"
     )
+
+
+def psql_for_people(path: str, port: int) -> str:
+    return f"sudo -u {REPO_USER} psql -h {q(path + '.run')} -p {port} -U postgres"
 
 
 def drop_command(path: str) -> str:
