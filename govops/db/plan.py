@@ -26,12 +26,14 @@ DB_USER = "postgres"
 SCRATCH_ROOT = "/var/lib/govops-scratch"
 # On a backup host the stanza's pg1/pg2 point at the database hosts (TLS): a restore there is
 # a local one into the scratch path; pgBackRest carries these into the restore_command too.
+# Measured with pgBackRest 2.45 against roles/pgbackrest's repository configuration: resetting
+# the hosts and their types is enough (resetting pg2-path as well is refused: pg2's other TLS
+# options still make it a configured pg2, which then needs its path).
 LOCAL_RESET = (
     "--reset-pg1-host",
     "--reset-pg1-host-type",
     "--reset-pg2-host",
     "--reset-pg2-host-type",
-    "--reset-pg2-path",
 )
 INTO = ("scratch", "in-place")
 
