@@ -62,10 +62,12 @@ def _databases() -> list[str]:
 
 
 def _progress(as_json: bool) -> Callable[[str], None]:
+    """Progress lines on stderr (a `--json` answer on stdout stays clean)."""
+
     def say(message: str) -> None:
         err.print(f"{clock()} {escape(message)}", highlight=False, soft_wrap=True)
 
-    return say if not as_json else (lambda m: err.print(f"{clock()} {escape(m)}", highlight=False))
+    return say
 
 
 def _primary(runner: Runner, hosts: pl.Hosts, say: Callable[[str], None]) -> pl.Hosts:

@@ -134,7 +134,7 @@ def db_role(runner: Runner, host: str) -> dict[str, Any] | None:
     or the host cannot be reached (a lost primary is exactly when this is asked)."""
     try:
         result = runner.run(host, f"cat {DB_ROLE_FILE} 2>/dev/null || true", timeout=20)
-    except RemoteError:
+    except GovopsError:  # unreachable, or (the lab) not running
         return None
     text = result.stdout.strip()
     if result.exited != 0 or not text:

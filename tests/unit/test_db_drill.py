@@ -182,3 +182,27 @@ def test_a_failed_restore_still_cleans_up_and_reports_failure() -> None:
     assert not result.ok
     assert "pgBackRest restore: backup-lab:" in result.error and "exited 38" in result.error
     assert any("rm -rf /var/lib/govops-scratch/hue-drill" in c for _, c in hosts.commands)
+
+
+def test_the_primary_is_the_db_role_primary_with_the_highest_epoch() -> None:
+    from govops.db.remote import find_primary
+
+    def role(text: str) -> str:
+        return text + "\n"
+
+    both = ScriptedHosts(
+        [
+            ("hue-db", "db-role", role('{"role": "primary", "epoch": 1}')),
+            ("hue-db-standby", "db-role", role('{"role": "primary", "epoch": 2}')),
+        ]
+    )
+    assert find_primary(both, "hue-db", "hue-db-standby") == "hue-db-standby"
+    notes: list[str] = []
+    lost = ScriptedHosts(
+        [
+            ("hue-db", "db-role", lambda c: (_ for _ in ()).throw(RemoteError("hue-db: down"))),
+            ("hue-db-standby", "db-role", "not json\n"),
+        ]
+    )
+    assert find_primary(lost, "hue-db", "hue-db-standby", notes.append) == "hue-db"
+    assert notes and "declared primary hue-db" in notes[0]
