@@ -22,9 +22,14 @@ from govops.errors import GovopsError
 
 LOCK_TIMEOUT = "60s"
 
+# Every permanent table (partitions counted once, as themselves; unlogged tables left out: their
+# rows are not in WAL, so a restore brings them back empty by design; foreign tables are not ours).
 _TABLES = (
-    "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables "
-    "WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1"
+    "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c "
+    "JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE c.relkind = 'r' AND c.relpersistence = 'p' "
+    "AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
+    "AND n.nspname NOT LIKE 'pg\\_toast%' ORDER BY 1"
 )
 
 _FUNCTIONS = r"""
