@@ -1,9 +1,10 @@
 """The one way `govops db` reaches hosts: SSH with host keys checked, as the runbooks do.
 
 In the lab, the lab's own connections (govops/lab/fabric.py: its key, its known_hosts, the
-running containers' addresses). Elsewhere, as the runbook's fabric executor: the operator's SSH
-(~/.ssh/config — ProxyJump through the bastion — keys or agent, ~/.ssh/known_hosts), host keys
-always checked (RejectPolicy). Every failure names the host, the command (redacted) and its
+running containers' addresses). Elsewhere, as the runbook's fabric executor: the inventory's
+address for each name (inventories/ENV/hosts.yml), the operator's SSH (~/.ssh/config — ProxyJump
+through the bastion — keys or agent, ~/.ssh/known_hosts), host keys always checked
+(RejectPolicy). Every failure names the host, the command (redacted) and its
 exit code; commands run privileged parts through `sudo -n`, so a non-root login works too.
 
 `Runner` is the interface the restore and the drill use; tests give them a fake.
@@ -76,6 +77,7 @@ class SshRunner:
         self.env = env
         self.ssh_user = ssh_user
         self._conns: dict[str, Any] = {}
+        self._addresses: dict[str, str] | None = None
 
     def _connection(self, host: str) -> Any:
         if host in self._conns:
@@ -85,9 +87,19 @@ class SshRunner:
 
             conn = next(iter(lab_group(self.env, [host])))
         else:
-            conn = _operator_connection(host, self.ssh_user)
+            conn = _operator_connection(host, self.ssh_user, self._address(host))
         self._conns[host] = conn
         return conn
+
+    def _address(self, host: str) -> str | None:
+        """The inventory's address for `host` (inventories/ENV/hosts.yml), as the runbooks'
+        `resolve: inventory`; None: the name as it is (DNS, ~/.ssh/config)."""
+        from govops.paths import repo_root
+        from govops.runbook.context import inventory_addresses
+
+        if self._addresses is None:
+            self._addresses = inventory_addresses(repo_root() / "inventories" / self.env)
+        return self._addresses.get(host)
 
     def run(self, host: str, command: str, *, timeout: float | None = None) -> Result:
         try:
@@ -108,11 +120,23 @@ class SshRunner:
         self._conns.clear()
 
 
-def _operator_connection(host: str, user: str) -> Any:
+def _operator_connection(host: str, user: str, address: str | None) -> Any:
+    """The operator's SSH as the runbook's fabric executor: ~/.ssh/config (ProxyJump through
+    the bastion, keys), the inventory's address for the name, host keys checked."""
     import paramiko
     from fabric import Config, Connection
 
-    conn = Connection(host, user=user, config=Config(overrides={"run": {"in_stream": False}}))
+    config = Config(overrides={"run": {"in_stream": False}})
+    if address:
+        own = Path.home() / ".ssh" / "config"
+        text = f"Host {host}\n  HostName {address}\n"
+        if own.is_file():
+            text += own.read_text(encoding="utf-8", errors="replace")
+        config = Config(
+            ssh_config=paramiko.SSHConfig.from_text(text),
+            overrides={"run": {"in_stream": False}},
+        )
+    conn = Connection(host, user=user, config=config, connect_timeout=15)
     known = Path.home() / ".ssh" / "known_hosts"
     if known.is_file():
         conn.client.get_host_keys().load(str(known))
