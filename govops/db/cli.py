@@ -275,13 +275,17 @@ def _run_start(
     state, _ = status_store(state)
     with open_store(state, read_only=True) as store:
         run = store.run(run_id)
+        store_url = store.url
     target = before_run(run.created_at)
     started = shown(datetime.fromtimestamp(run.created_at, UTC))
     reasons = [f"run {run.id} ({run.runbook}, {run.env}) started {started}"]
+    # A run of another environment, or one that never touched the province, is a mistaken id.
     if run.env != env:
-        reasons.append(f"warning: the run was in environment {run.env}, not {env}")
+        raise InputError(store_url, "--before-run", f"a run of environment {env}", got=run.env)
     if province not in run.provinces:
-        reasons.append(f"warning: {province} was not one of the run's provinces")
+        raise InputError(
+            store_url, "--before-run", f"a run that included {province}", got=run.provinces
+        )
     return target, tuple(reasons)
 
 

@@ -130,6 +130,15 @@ def test_before_run_reads_the_runs_start_from_the_store(
         "restore", "--env", "lab", "--province", "hue", "--before-run", "nope", "--state", url
     )
     assert code == 2 and "a run id of this store" in err
+    code, _, err = invoke(
+        "restore", "--env", "lab", "--province", "ha_noi", "--before-run", run.id, "--state", url
+    )
+    assert code == 2 and "a run that included ha_noi" in err
+    code, _, err = invoke(
+        "restore", "--env", "production", "--province", "hue", "--before-run", run.id,
+        "--state", url,
+    )  # fmt: skip
+    assert code == 2 and "a run of environment production" in err
 
 
 def test_drill_exit_codes_and_json(monkeypatch: pytest.MonkeyPatch) -> None:
