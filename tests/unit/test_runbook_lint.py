@@ -56,6 +56,7 @@ def test_national_runbook_proves_the_dispatch_checks() -> None:
         "commune_codes_registered",
         "signing_certificates_issued",
         "legacy_data_inherited",
+        "restore_drill_verified",
     }
     phases = [p.id for p in runbook.phases]
     assert phases == [
