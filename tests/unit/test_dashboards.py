@@ -94,3 +94,11 @@ def test_every_query_parses_with_promtool(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump(rules), encoding="utf-8")
     result = subprocess.run([promtool, "check", "rules", str(path)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_backup_panels_colour_at_the_alerts_thresholds() -> None:
+    from exporters.dashboards import province
+    from exporters.rules import conventions
+
+    assert province.BACKUP_MAX_AGE_HOURS == conventions.BACKUP_MAX_AGE_HOURS
+    assert province.STANDBY_LAG_SECONDS == conventions.STANDBY_LAG_SECONDS
