@@ -187,6 +187,11 @@ def _read_drill(text: str) -> dict[str, Any]:
     help="One second before the runbook run RUN started (from the state store, see --state).",
 )
 @click.option(
+    "--latest",
+    is_flag=True,
+    help="To the end of the archived WAL (after a lost primary: everything the repository has).",
+)
+@click.option(
     "--into",
     type=click.Choice(pl.INTO),
     default="scratch",
@@ -210,6 +215,7 @@ def restore_cmd(
     province: str,
     to: str | None,
     run_id: str | None,
+    latest: bool,
     into: str,
     dry_run: bool,
     yes: bool,
@@ -224,6 +230,7 @@ def restore_cmd(
     \b
     govops db restore --province hue --to 2025-06-28T09:30:00+07:00 --dry-run
     govops db restore --province hue --before-run cutover-20250625-080000-ab12 --into in-place
+    govops db restore --province hue --latest --into in-place    # after a lost primary
     """
     from govops.db.drill import info
     from govops.db.restore import restore_in_place, restore_scratch
@@ -231,15 +238,17 @@ def restore_cmd(
     if if_requested and not (to or run_id):
         out.print(f"{province}: no point-in-time recovery requested; nothing restored")
         return
-    if bool(to) == bool(run_id):
-        raise InputError("(command line)", "--to/--before-run", "exactly one of them", got=None)
+    if [bool(to), bool(run_id), latest].count(True) != 1:
+        raise InputError(
+            "(command line)", "--to/--before-run/--latest", "exactly one of them", got=None
+        )
     _, estate = open_estate(env)
     hosts = _hosts(estate, province)
     reasons: tuple[str, ...] = ()
+    target = None
     if to:
         target = parse_target(to)
-    else:
-        assert run_id is not None
+    elif run_id:
         target, reasons = _run_start(run_id, state, env, province)
     say = _progress(as_json)
     runner = SshRunner(env)
@@ -248,8 +257,11 @@ def restore_cmd(
             hosts = _primary(runner, hosts, say)
         stanza = info(runner, hosts)
         now = datetime.now(UTC)
-        backup = choose_backup(stanza, target, now, "--before-run" if run_id else "--to")
-        plan = pl.time_plan(hosts, backup, target, into, stanza.wal_max, reasons)
+        if target is None:
+            plan = pl.latest_plan(hosts, choose_backup(stanza, now, now), into, stanza.wal_max)
+        else:
+            backup = choose_backup(stanza, target, now, "--before-run" if run_id else "--to")
+            plan = pl.time_plan(hosts, backup, target, into, stanza.wal_max, reasons)
         if dry_run:
             _show(plan.as_dict() if as_json else plan.lines(), as_json)
             return

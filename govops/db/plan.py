@@ -55,7 +55,7 @@ class RestorePlan:
     hosts: Hosts
     backup: Backup
     into: str  # scratch | in-place
-    target_type: str  # time | name
+    target_type: str  # time | name | default (the end of the archived WAL: --latest)
     target: str  # recovery_target_time (UTC) or the restore point's name
     target_time: datetime | None  # the time asked for (None for a named restore point)
     wal_max: str | None  # the newest WAL segment archived
@@ -78,9 +78,9 @@ class RestorePlan:
             f"--stanza={self.hosts.stanza}",
             f"--set={self.backup.label}",
             f"--type={self.target_type}",
-            f"--target={self.target}",
-            "--target-action=promote",
         ]
+        if self.target_type != "default":  # the end of the archive promotes by itself
+            common += [f"--target={self.target}", "--target-action=promote"]
         if self.into == "scratch":
             return [
                 "sudo", "-n", "-u", REPO_USER, "pgbackrest", *LOCAL_RESET,
@@ -118,12 +118,18 @@ class RestorePlan:
 
     @property
     def shown_target(self) -> str:
+        if self.target_type == "default":
+            return "the end of the archived WAL"
         if self.target_time is not None:
             return shown(self.target_time)
         return f"restore point {self.target!r}"
 
     def wal_needed(self) -> str:
-        upto = f"the segment holding {self.shown_target}"
+        upto = (
+            "the newest archived segment"
+            if self.target_type == "default"
+            else f"the segment holding {self.shown_target}"
+        )
         have = f" (archived up to {self.wal_max})" if self.wal_max else ""
         return f"{self.backup.wal_start} → {upto}{have}"
 
@@ -195,6 +201,22 @@ def time_plan(
         wal_max=wal_max,
         scratch_path=f"{SCRATCH_ROOT}/{hosts.province}",
         reasons=reasons,
+    )
+
+
+def latest_plan(hosts: Hosts, backup: Backup, into: str, wal_max: str | None) -> RestorePlan:
+    """`--latest`: the newest backup, replayed to the end of the archived WAL — what a lost
+    primary leaves (at most archive_timeout of writes, the RPO without a standby)."""
+    return RestorePlan(
+        hosts=hosts,
+        backup=backup,
+        into=into,
+        target_type="default",
+        target="",
+        target_time=None,
+        wal_max=wal_max,
+        scratch_path=f"{SCRATCH_ROOT}/{hosts.province}",
+        reasons=("--latest: the newest backup and every WAL segment archived after it",),
     )
 
 

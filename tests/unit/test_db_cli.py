@@ -173,3 +173,20 @@ def test_status_drill_within(monkeypatch: pytest.MonkeyPatch) -> None:
     with_drill(now - 7200)
     code, _, _ = invoke("status", "--env", "lab", "--province", "hue", "--drill-within", "1h")
     assert code == 1
+
+
+def test_latest_replays_the_whole_archive_from_the_newest_backup(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    hosts_answering(repository(), monkeypatch)
+    code, out, err = invoke(
+        "restore", "--env", "lab", "--province", "hue", "--latest", "--dry-run", "--json"
+    )
+    assert code == 0, err
+    plan = json.loads(out)
+    assert plan["backup"]["label"] == "20261203-135916F_20261203-135923I"  # the newest
+    assert plan["target"]["type"] == "default"
+    restore = next(c for c in plan["commands"] if "restore" in c and "info" not in c)
+    assert "--type=default" in restore and "--target" not in restore
+    code, _, err = invoke("restore", "--env", "lab", "--province", "hue", "--latest", "--to", "x")
+    assert code == 2 and "exactly one of them" in err
