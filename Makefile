@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 GOVOPS  := $(BIN)/govops
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: venv system-deps lab lab-down test molecule lab-proof unit lint render-check estate-check bench bench-all clean help
+.PHONY: venv system-deps lab lab-down test molecule lab-proof unit lint render-check estate-check bench bench-backup bench-all clean help
 .DEFAULT_GOAL := help
 
 help: ## List the targets
@@ -69,6 +69,9 @@ bench: system-deps venv ## Benchmarks; figures are printed and reported in issue
 	$(BIN)/python bench/inherit.py
 	$(BIN)/python bench/lab.py
 	$(BIN)/python bench/converge.py
+
+bench-backup: system-deps venv ## RPO/RTO of backups, failover and restore on the running lab (`make lab` first; ~30 min)
+	$(BIN)/python bench/backup.py --env lab
 
 bench-all: system-deps venv ## The long benchmarks too: all 34 provinces in the lab (~1 h)
 	$(BIN)/python bench/lab.py --scope all
