@@ -19,6 +19,9 @@ PG_CLUSTER = "main"
 PG_BIN = f"/usr/lib/postgresql/{PG_VERSION}/bin"
 PG_DATA = f"/var/lib/postgresql/{PG_VERSION}/{PG_CLUSTER}"
 PG_SERVICE = f"postgresql@{PG_VERSION}-{PG_CLUSTER}"
+# roles/postgresql's replication settings; an in-place restore names no synchronous standby in
+# it (the standby cannot follow a restored primary), the standby's rebuild names it again.
+REPLICATION_CONF = f"/etc/postgresql/{PG_VERSION}/{PG_CLUSTER}/conf.d/61-govops-replication.conf"
 # The OS users pgBackRest runs as: the repository's owner on a backup host, postgres on a
 # database host (the files it restores are the cluster's).
 REPO_USER = "pgbackrest"
@@ -134,14 +137,12 @@ class RestorePlan:
         return f"{self.backup.wal_start} → {upto}{have}"
 
     def rebuild_standby(self) -> str:
-        """What to run after an in-place restore: the standby follows the new timeline only
-        once rebuilt from the repository (as the failover play rebuilds an old primary)."""
-        s = self.hosts.standby
+        """What to run after an in-place restore: the standby is on the abandoned timeline and
+        follows the restored primary only once rebuilt from it (roles/postgresql), which also
+        names it the synchronous standby again."""
         return (
-            f"on {s}: sudo systemctl stop {PG_SERVICE} && sudo -u {DB_USER} pgbackrest "
-            f"--stanza={self.hosts.stanza} --delta --type=standby restore && "
-            f"sudo systemctl start {PG_SERVICE}  (or the failover play's standby rebuild, "
-            "docs/backups.md)"
+            f"govops converge --limit 'tier_db:&province_{self.hosts.province}' "
+            "-- -e postgresql_standby_rebuild=true"
         )
 
     def lines(self) -> list[str]:

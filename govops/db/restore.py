@@ -6,7 +6,9 @@ recovered to the target and promoted, left running on a free local port for the 
 
 in-place: on the current primary, PostgreSQL stopped, pgBackRest's `restore --delta` to the
 target, started, waited for until promoted. The standby is then on the abandoned timeline: it
-must be rebuilt (printed).
+must be rebuilt (printed). Before the start, the primary is told to wait for no synchronous
+standby: with the procedures database's commits synchronous, every dossier would otherwise
+hang until the rebuild.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Callable
 
 from govops.db import scratch
 from govops.db.drill import primary_psql
-from govops.db.plan import PG_SERVICE, RestorePlan
+from govops.db.plan import PG_SERVICE, REPLICATION_CONF, RestorePlan
 from govops.db.remote import RemoteError, Runner, check, q
 
 RECOVERY_TIMEOUT = 3600.0
@@ -56,6 +58,12 @@ def restore_in_place(
     check(runner.run(host, f"sudo -n systemctl stop {PG_SERVICE}", timeout=300), "stop")
     progress(f"{host}: restoring {plan.backup.label} to {plan.shown_target} (--delta)")
     check(runner.run(host, q(*plan.restore_argv()), timeout=RECOVERY_TIMEOUT), "pgBackRest restore")
+    progress(f"{host}: no synchronous standby until the standby is rebuilt")
+    no_sync = (
+        f"sudo -n sed -i -E \"s/^synchronous_standby_names *=.*/synchronous_standby_names = ''"
+        f'  # govops db restore: none until the standby is rebuilt/" {q(REPLICATION_CONF)}'
+    )
+    check(runner.run(host, f"test ! -e {q(REPLICATION_CONF)} || {no_sync}"), "synchronous off")
     progress(f"{host}: starting {PG_SERVICE}; replaying WAL to the target")
     check(runner.run(host, f"sudo -n systemctl start {PG_SERVICE}", timeout=600), "start")
     deadline = time.time() + RECOVERY_TIMEOUT

@@ -161,7 +161,7 @@ def test_the_dry_run_says_which_backup_which_wal_where_and_what_it_stops() -> No
     assert "PostgreSQL on hue-db (postgresql@15-main)" in text
     assert "the standby hue-db-standby stops following" in text
     assert "sudo -n -u postgres pgbackrest --stanza=hue" in text and "--delta restore" in text
-    assert "rebuild the standby" in text and "--type=standby restore" in text
+    assert "rebuild the standby" in text and "-e postgresql_standby_rebuild=true" in text
     data = in_place.as_dict()
     assert data["backup"]["label"] == backup.label and data["host"] == "hue-db"
     assert data["target"] == {
