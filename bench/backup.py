@@ -309,7 +309,17 @@ def first_ack_after(writer: Writer, moment: float, timeout: float = 1800) -> flo
 
 def rebuild_standby(lab: Lab) -> float:
     started = time.monotonic()
-    lab.govops("converge", "--env", lab.env, "-q", "--limit", f"tier_db:&province_{lab.province}")
+    lab.govops(
+        "converge",
+        "--env",
+        lab.env,
+        "-q",
+        "--limit",
+        f"tier_db:&province_{lab.province}",
+        "--",
+        "-e",
+        "postgresql_standby_rebuild=true",
+    )
     primary = lab.primary()
     until("the standby to stream", lambda: lab.streaming(primary), 600)
     return time.monotonic() - started
