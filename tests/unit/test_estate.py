@@ -27,7 +27,11 @@ def test_shipped_estates_resolve() -> None:
     assert str(standby["hue-db-standby"].ip) == "10.213.46.146"
     assert "tier_db" in standby["hue-db-standby"].groups
     backups = [h for h in prod.hosts() if "backup_repositories" in h.groups]
-    assert sorted(h.name for h in backups) == ["backup-dc-central", "backup-dc-north", "backup-dc-south"]
+    assert sorted(h.name for h in backups) == [
+        "backup-dc-central",
+        "backup-dc-north",
+        "backup-dc-south",
+    ]
     assert {h.zone for h in backups} == set(prod.zones)
     assert [str(h.ip) for h in lab.hosts() if h.name == "backup-lab"] == ["10.213.0.22"]
     legacy = {h.name: h.province for h in lab.hosts() if "legacy_sources" in h.groups}
