@@ -14,13 +14,14 @@ cutover proofs restart what they stop.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import urllib.parse
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import yaml
@@ -79,6 +80,17 @@ class ConvergedLab:
         assert body["status"] == "success", body
         result: list[dict[str, Any]] = body["data"]["result"]
         return result
+
+
+def existing_lab(env: str) -> ConvergedLab:
+    """A lab already up and converged (`make lab`: env `lab`, the checkout's inventories and
+    cache), for the proofs that need neither the session's first converge nor its alert webhook
+    (GOVOPS_LAB_PROOF_ENV=lab). Nothing is started, converged or removed here."""
+    cache = Path(os.environ.get("GOVOPS_CACHE") or Path.home() / ".cache" / "govops")
+    lab = TestLab(REPO, REPO / "inventories", cache, env, default_provinces())
+    topology = yaml.safe_load((lab.inventory / "topology.yml").read_text(encoding="utf-8"))
+    unused = cast(Any, None)  # the first converge and the webhook are the session lab's
+    return ConvergedLab(lab, unused, (), unused, str(topology["network"]["gateway"]))
 
 
 @pytest.fixture(scope="session")
