@@ -26,6 +26,11 @@ class LabPaths:
     def default(cls) -> LabPaths:
         return cls(cache_dir() / "lab")
 
+    def dns_state_dir(self, environment: str) -> Path:
+        """`govops dns`'s record of a lab's switch (the old records it changed, where it got to):
+        it describes the lab's own DNS server, so it goes with the lab (`lab down`)."""
+        return self.root.parent / "dns" / environment
+
     @property
     def ssh_dir(self) -> Path:
         return self.root / "ssh"

@@ -132,8 +132,12 @@ def test_lab_up_reach_every_host_then_down(lab: Lab) -> None:
     _assert_ssh_command(lab)
     _assert_bad_input_exits_2(lab)
 
+    dns_state = lab.paths.dns_state_dir(lab.env)
+    dns_state.mkdir(parents=True, exist_ok=True)
+    (dns_state / "hue.json").write_text("{}")
     gone = lab.cli("down", "--env", lab.env)
     assert gone.exit_code == 0, gone.output
+    assert not dns_state.exists(), "the lab's DNS switch record must go with its DNS server"
     assert lab.labelled("ps") == []
     assert lab.labelled("network") == []
     assert lab.podman.image_exists(current_image_ref()), "down must leave the image"
