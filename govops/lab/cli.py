@@ -295,6 +295,14 @@ def ssh_cmd(env: str, host: str, command: tuple[str, ...]) -> None:
     help="Stop after this stage.",
 )
 @click.option(
+    "--from",
+    "start",
+    type=click.Choice(["hosts", "converge", "monitoring", "cutover"]),
+    default="hosts",
+    show_default=True,
+    help="Start at this stage (the lab is already up and converged: --from cutover).",
+)
+@click.option(
     "--as",
     "approver",
     default="lab rehearsal operator",
@@ -303,7 +311,7 @@ def ssh_cmd(env: str, host: str, command: tuple[str, ...]) -> None:
     help="Who approves the rehearsal's manual gates (recorded in the audit log).",
 )
 @handle_errors
-def rehearse_cmd(env: str, provinces: str | None, until: str, approver: str) -> None:
+def rehearse_cmd(env: str, provinces: str | None, until: str, start: str, approver: str) -> None:
     """The whole rehearsal (`make lab`): hosts up, converge, monitoring sees every system up,
     the cutover rehearsal runbook across the provinces, the readiness report, a summary.
 
@@ -318,7 +326,7 @@ def rehearse_cmd(env: str, provinces: str | None, until: str, approver: str) -> 
     chosen = sorted({h.province for h in selected if h.province})
     paths = LabPaths.default()
     rehearser = Rehearser(env, chosen, approver, paths, lambda line: err.rule(line[3:-3]))
-    result = rehearser.run(until)
+    result = rehearser.run(until, start)
     table = Table(title=f"lab rehearsal: {env} ({', '.join(chosen)})", title_justify="left")
     for column in ("stage", "result", "time", "detail"):
         table.add_column(column)

@@ -71,3 +71,20 @@ def test_line_reads_like_a_summary() -> None:
     assert lines == [
         "backup tuyen_quang: newest 2026-12-03 14:03 UTC, drill ok, standby streaming (lag 2 s)"
     ]
+
+
+def test_from_starts_at_a_later_stage(tmp_path: Path) -> None:
+    seen: list[str] = []
+
+    class Recording(Scripted):
+        def cutover(self) -> str:
+            seen.append("cutover")
+            return "run completed"
+
+        def alerts(self) -> str:
+            seen.append("alerts")
+            return "alerts firing: 0"
+
+    result = Recording(tmp_path, HEALTHY).run(start="cutover")
+    assert [s.name for s in result.stages] == ["cutover", "backups", "alerts"]
+    assert seen == ["cutover", "alerts"] and result.ok
