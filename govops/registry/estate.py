@@ -2,6 +2,10 @@
 
 The file is hand-written and small; everything else (hosts, addresses, sizing) is derived
 here from it and the registry, so that every tool sees the same estate.
+
+Why over 500 lines: where each host sits (the Estate's host methods) and the checks that
+refuse an estate whose hosts would not fit (the resolver) share the placement constants;
+issue 18 added the standby and backup hosts (to split next: host placement in its own module).
 """
 
 from __future__ import annotations
