@@ -36,7 +36,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import yaml
 from rich.console import Console
 from rich.table import Table
 
@@ -240,57 +242,34 @@ def load(lab: Lab, primary: str, gib: float) -> tuple[float, int]:
     return took, size
 
 
+def pgbackrest(lab: Lab, *args: str, timeout: float = 600) -> str:
+    """pgBackRest on the province's zone's backup host, as the repository user."""
+    backup = f"backup-{province_vars(lab)['zone']}"
+    return lab.sh(
+        backup, "runuser", "-u", "pgbackrest", "--", "pgbackrest",
+        f"--stanza={lab.province}", *args, timeout=timeout,
+    )  # fmt: skip
+
+
 def full_backup(lab: Lab) -> tuple[float, str]:
-    backup = f"backup-{zone_of(lab)}"
     started = time.monotonic()
-    lab.sh(
-        backup,
-        "runuser",
-        "-u",
-        "pgbackrest",
-        "--",
-        "pgbackrest",
-        f"--stanza={lab.province}",
-        "--type=full",
-        "backup",
-        timeout=7200,
-    )
+    pgbackrest(lab, "--type=full", "backup", timeout=7200)
     took = time.monotonic() - started
-    info = json.loads(
-        lab.sh(
-            backup,
-            "runuser",
-            "-u",
-            "pgbackrest",
-            "--",
-            "pgbackrest",
-            f"--stanza={lab.province}",
-            "--output=json",
-            "info",
-        )
-    )
-    newest = info[0]["backup"][-1]
+    newest = json.loads(pgbackrest(lab, "--output=json", "info"))[0]["backup"][-1]
     return took, f"{newest['info']['repository']['delta'] / 2**30:.2f} GiB in the repository"
 
 
-def zone_of(lab: Lab) -> str:
-    import yaml
-
+def province_vars(lab: Lab) -> dict[str, Any]:
+    """The province's rendered variables (group_vars/province_<codename>/province.yml)."""
     path = (
         REPO / "inventories" / lab.env / "group_vars" / f"province_{lab.province}" / "province.yml"
     )
-    return str(yaml.safe_load(path.read_text(encoding="utf-8"))["govops_province"]["zone"])
+    data: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))["govops_province"]
+    return data
 
 
 def commune(lab: Lab) -> str:
-    import yaml
-
-    path = (
-        REPO / "inventories" / lab.env / "group_vars" / f"province_{lab.province}" / "province.yml"
-    )
-    return str(
-        yaml.safe_load(path.read_text(encoding="utf-8"))["govops_province"]["communes"][0]["code"]
-    )
+    return str(province_vars(lab)["communes"][0]["code"])
 
 
 def accepts_dossiers(lab: Lab) -> Writer:
@@ -402,7 +381,7 @@ def rpo_archive_only(lab: Lab, seconds: int) -> dict[str, float]:
     writer.reader.join(timeout=10)
     acked = len(writer.acks)
     last_ack = max(at for _, at in writer.acks)
-    backup = f"backup-{zone_of(lab)}"
+    backup = f"backup-{province_vars(lab)['zone']}"
     say(f"{primary} killed after {acked} commits; restoring the archive's end into scratch")
     out = lab.govops(
         "db",

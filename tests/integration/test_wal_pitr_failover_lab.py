@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +27,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.conftest import ConvergedLab, existing_lab
+from tests.integration.test_runbook_lab import govops
 
 PROVINCE, PRIMARY, STANDBY = "hue", "hue-db", "hue-db-standby"
 BACKUP = "backup-lab"
@@ -46,17 +46,6 @@ def psql(lab: ConvergedLab, host: str, sql: str, db: str = "procedures") -> str:
     out = lab.exec(host, "runuser", "-u", "postgres", "--", "psql", "-XAtq", "-d", db, "-c", sql)
     assert out.returncode == 0, f"psql on {host} failed: {out.stderr}"
     return out.stdout.strip()
-
-
-def govops(lab: ConvergedLab, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "govops.cli", *args],
-        cwd=REPO,
-        env=lab.lab.environ(),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 def until(what: str, predicate: Callable[[], bool], timeout: float = 180) -> float:
@@ -112,10 +101,10 @@ def test_pitr_brings_back_exactly_the_first_set(lab: ConvergedLab) -> None:
     assert wiped.returncode == 0, wiped.stderr
 
     args = ["db", "restore", "--env", lab.lab.env, "--province", PROVINCE, "--to", point]
-    dry = govops(lab, *args, "--into", "in-place", "--dry-run")
+    dry = govops(lab, *args, "--into", "in-place", "--dry-run", timeout=300)
     assert dry.returncode == 0, dry.stdout + dry.stderr
     started = time.monotonic()
-    restored = govops(lab, *args, "--into", "in-place", "--yes")
+    restored = govops(lab, *args, "--into", "in-place", "--yes", timeout=900)
     took = time.monotonic() - started
     assert restored.returncode == 0, restored.stdout + restored.stderr
     counts = psql(lab, PRIMARY, "SELECT batch, count(*) FROM pitr_proof GROUP BY 1 ORDER BY 1")
