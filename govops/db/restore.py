@@ -8,7 +8,9 @@ in-place: on the current primary, PostgreSQL stopped, pgBackRest's `restore --de
 target, started, waited for until promoted. The standby is then on the abandoned timeline: it
 must be rebuilt (printed). Before the start, the primary is told to wait for no synchronous
 standby: with the procedures database's commits synchronous, every dossier would otherwise
-hang until the rebuild.
+hang until the rebuild. Once promoted, the recovery target pgBackRest wrote into
+postgresql.auto.conf is reset: pg_basebackup copies that file, and a standby built from it
+would stop at the same target and promote itself (seen in the lab: two primaries).
 """
 
 from __future__ import annotations
@@ -22,6 +24,17 @@ from govops.db.plan import PG_SERVICE, REPLICATION_CONF, RestorePlan
 from govops.db.remote import RemoteError, Runner, check, q
 
 RECOVERY_TIMEOUT = 3600.0
+# What pgBackRest's restore writes besides restore_command (which a standby may keep).
+RECOVERY_TARGET_SETTINGS = (
+    "recovery_target",
+    "recovery_target_action",
+    "recovery_target_inclusive",
+    "recovery_target_lsn",
+    "recovery_target_name",
+    "recovery_target_time",
+    "recovery_target_timeline",
+    "recovery_target_xid",
+)
 
 
 def restore_scratch(
@@ -78,6 +91,10 @@ def restore_in_place(
                 f"{PG_SERVICE}; /var/log/postgresql/)"
             )
         sleep(5.0)
+    progress(f"{host}: promoted; resetting the recovery target in postgresql.auto.conf")
+    # One -c each: ALTER SYSTEM refuses to run inside psql's implicit transaction.
+    resets = " ".join(f"-c {q(f'ALTER SYSTEM RESET {name}')}" for name in RECOVERY_TARGET_SETTINGS)
+    check(runner.run(host, f"{primary_psql()} {resets}", timeout=60), "reset recovery target")
     return [
         f"{host}: restored to {plan.shown_target} and promoted; the systems of "
         f"{plan.hosts.province} reconnect on their own",

@@ -117,6 +117,18 @@ def test_pitr_brings_back_exactly_the_first_set(lab: ConvergedLab) -> None:
     )
     assert result.ok, f"rebuilding the standby failed on {result.failed_hosts}"
     until("the standby to stream again", lambda: streaming(lab, PRIMARY))
+    # The restore's recovery target is gone from the settings the standby was copied from: a
+    # commit after the target reaches the standby, which stays a standby (it once promoted
+    # itself there, built from a primary that still had the target).
+    conf = lab.exec(PRIMARY, "cat", "/var/lib/postgresql/15/main/postgresql.auto.conf").stdout
+    assert "recovery_target" not in conf, conf
+    psql(lab, PRIMARY, "INSERT INTO pitr_proof VALUES (1000, 'after the restore')")
+    until(
+        "the standby to replay a commit made after the target",
+        lambda: psql(lab, STANDBY, "SELECT count(*) FROM pitr_proof WHERE id = 1000") == "1",
+        timeout=60,
+    )
+    assert psql(lab, STANDBY, "SELECT pg_is_in_recovery()", db="postgres") == "t"
     psql(lab, PRIMARY, "DROP TABLE pitr_proof")
 
 

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import pytest
 
 from govops.db import counts as cn
 from govops.db.drill import DrillResult, backup_for_point, lsn_value, metrics_text, run_drill
 from govops.db.info import parse_info
-from govops.db.plan import Hosts
+from govops.db.plan import Hosts, time_plan
 from govops.db.remote import RemoteError, Result, check, failure
+from govops.db.restore import restore_in_place
 from govops.errors import GovopsError
 from tests.unit.test_db_info import INFO
 
@@ -208,3 +210,21 @@ def test_the_primary_is_the_db_role_primary_with_the_highest_epoch() -> None:
     )
     assert find_primary(lost, "hue-db", "hue-db-standby", notes.append) == "hue-db"
     assert notes and "declared primary hue-db" in notes[0]
+
+
+def test_in_place_restore_resets_the_recovery_target_once_promoted() -> None:
+    # A standby built from the restored primary copies its postgresql.auto.conf: with the
+    # recovery target still there it would stop at it and promote itself (two primaries).
+    stanza = parse_info(INFO, "hue")
+    target = datetime(2026, 12, 3, 14, 30, tzinfo=UTC)
+    plan = time_plan(HOSTS, stanza.backups[-1], target, "in-place", stanza.wal_max)
+    hosts = ScriptedHosts([("hue-db", "pg_is_in_recovery", "f\n")])
+    lines = restore_in_place(hosts, plan, lambda _: None, sleep=lambda _: None)
+    commands = [c for h, c in hosts.commands if h == "hue-db"]
+    promoted = next(i for i, c in enumerate(commands) if "pg_is_in_recovery" in c)
+    resets = [c for c in commands[promoted + 1 :] if "ALTER SYSTEM RESET" in c]
+    assert len(resets) == 1
+    for name in ("recovery_target_time", "recovery_target_name", "recovery_target_action"):
+        assert f"-c 'ALTER SYSTEM RESET {name}'" in resets[0]
+    assert not any("ALTER SYSTEM" in c for c in commands[:promoted])
+    assert "postgresql_standby_rebuild=true" in lines[-1]
