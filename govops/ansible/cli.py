@@ -7,6 +7,7 @@ Exit codes: 0 every host converged, 1 a host failed or was unreachable (or the l
 from __future__ import annotations
 
 import sys
+from collections import deque
 from pathlib import Path
 
 import click
@@ -24,6 +25,7 @@ from govops.paths import repo_root
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
+QUIET_TAIL_LINES = 20
 
 
 @click.command(
@@ -97,10 +99,12 @@ def converge_cmd(
         extra_args=tuple(a for a in ansible_args if a != "--"),
         inventories=inventories,
     )
+    # Quiet keeps Ansible's last lines: an error before any play (a bad -e) is told, not lost.
+    last: deque[str] = deque(maxlen=QUIET_TAIL_LINES)
     result = converge(
         repo_root(),
         request,
-        echo=None if quiet else click.echo,
+        echo=last.append if quiet else click.echo,
         prompt=_ask if sys.stdin.isatty() else None,
     )
     if quiet and result.recap:
@@ -112,6 +116,8 @@ def converge_cmd(
     if result.failed_hosts:
         err.print(f"[red]failed or unreachable:[/] {', '.join(result.failed_hosts)}")
     if not result.recap and result.returncode != 0:
+        for line in last:
+            err.print(line, markup=False, highlight=False)
         err.print(f"[red]ansible-playbook exited {result.returncode} before any recap[/]")
     if not result.ok:
         sys.exit(1)

@@ -368,3 +368,9 @@ def test_the_cli_keeps_its_output_and_exit_codes(local: Path, tmp_path: Path) ->
     )
     assert failed.exit_code == 1
     assert "TASK [Fail where asked]" in failed.output and "FAILED production" in failed.output
+    # Ansible refuses the extra vars before any play: quiet or not, its reason is shown.
+    bad = runner.invoke(
+        converge_cmd, ["--env", "production", "-q", "--", "-e", "reason=it's"], env=env
+    )
+    assert bad.exit_code == 1
+    assert "before any recap" in bad.output and "ERROR" in bad.output, bad.output
