@@ -67,6 +67,13 @@ QUIET_TAIL_LINES = 20
     help="Inventories folder (default: the checkout's inventories/).",
 )
 @click.option(
+    "--mitogen/--no-mitogen",
+    "mitogen",
+    default=None,
+    help="Run through Mitogen for Ansible (a Python interpreter kept on each host; see "
+    "docs/converge-speed.md). Default: the GOVOPS_MITOGEN environment variable, else off.",
+)
+@click.option(
     "--quiet",
     "-q",
     is_flag=True,
@@ -81,6 +88,7 @@ def converge_cmd(
     diff: bool,
     playbook: str,
     inventories: Path | None,
+    mitogen: bool | None,
     quiet: bool,
     ansible_args: tuple[str, ...],
 ) -> None:
@@ -98,6 +106,7 @@ def converge_cmd(
         diff=diff,
         extra_args=tuple(a for a in ansible_args if a != "--"),
         inventories=inventories,
+        mitogen=mitogen,
     )
     # Quiet keeps Ansible's last lines: an error before any play (a bad -e) is told, not lost.
     last: deque[str] = deque(maxlen=QUIET_TAIL_LINES)

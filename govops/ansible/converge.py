@@ -40,6 +40,18 @@ PASSWORD_FILES = {
 }
 
 
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+
+
+def mitogen_strategy_dir() -> str:
+    """Mitogen for Ansible's strategy plugins (mitogen_linear keeps each task's order)."""
+    try:
+        import ansible_mitogen
+    except ImportError:
+        raise AnsibleFailed("mitogen is not installed (make venv)") from None
+    return str(Path(ansible_mitogen.__file__).parent / "plugins" / "strategy")
+
+
 class ConvergeInputError(GovopsError):
     """An unknown environment, playbook or limit (exit code 2)."""
 
@@ -71,6 +83,8 @@ class ConvergeRequest:
     diff: bool = False
     extra_args: tuple[str, ...] = ()
     inventories: Path | None = None
+    # Mitogen's connection layer (one Python interpreter kept per host); None: GOVOPS_MITOGEN.
+    mitogen: bool | None = None
 
 
 @dataclass
@@ -194,7 +208,17 @@ class Converge:
             str(self.lab_paths.root.parent / "ansible-facts" / self.request.env),
         )
         env.setdefault("PYTHONUNBUFFERED", "1")
+        if self.use_mitogen(env):
+            # Measured in bench/converge.py (issue 19): the same tasks without a new SSH
+            # session and Python interpreter per task on each host.
+            env["ANSIBLE_STRATEGY_PLUGINS"] = mitogen_strategy_dir()
+            env["ANSIBLE_STRATEGY"] = "mitogen_linear"
         return env
+
+    def use_mitogen(self, env: Mapping[str, str]) -> bool:
+        if self.request.mitogen is not None:
+            return self.request.mitogen
+        return env.get("GOVOPS_MITOGEN", "").strip().lower() in TRUE_WORDS
 
     def lab_limit(self) -> tuple[str, list[str]] | None:
         """For a lab environment: the --limit value and the hosts it selects."""

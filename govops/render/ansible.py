@@ -77,7 +77,42 @@ def _hosts_yml(estate: Estate, hosts: list[Host]) -> dict[str, Any]:
     for name in sorted(groups):
         members = groups[name]["hosts"]
         children[name] = {"hosts": dict.fromkeys(members)}
-    return {"all": {"hosts": host_vars, "children": children}}
+    return {
+        "all": {
+            "hosts": host_vars,
+            "vars": {"govops_hosts": _host_index(estate, hosts)},
+            "children": children,
+        }
+    }
+
+
+# The other hosts' variables the roles read (addresses, system, province's key names).
+INDEX_PROVINCE_KEYS = ("codename", "label", "zone", "db_host", "db_standby_host", "backup_host")
+
+
+def _host_index(estate: Estate, hosts: list[Host]) -> dict[str, Any]:
+    """`govops_hosts`: each host's variables other hosts read, as plain data.
+
+    Roles read another host's address or province as `(govops_hosts | default(hostvars))[h]`:
+    `hostvars[h]` computes every variable of h on each use (~4 ms a host here), so a firewall
+    or an /etc/hosts built from hostvars over the whole estate cost seconds per host and task;
+    this index costs nothing to read (issue 19). Same shape as hostvars for these keys; the
+    roles fall back to hostvars where there is no index (Molecule's small inventories).
+    `govops render --pulumi-outputs` rewrites its addresses with `ansible_host`'s.
+    """
+    provinces = {}
+    for code, pe in estate.provinces.items():
+        pv = _province_vars(estate, pe)
+        provinces[code] = {k: pv[k] for k in INDEX_PROVINCE_KEYS}
+    index: dict[str, Any] = {}
+    for h in hosts:
+        entry: dict[str, Any] = {"inventory_hostname": h.name, "ansible_host": str(h.ip)}
+        if h.system is not None:
+            entry["govops_system_id"] = h.system
+        if h.province is not None:
+            entry["govops_province"] = dict(provinces[h.province])
+        index[h.name] = entry
+    return index
 
 
 def _jump_hosts(estate: Estate, hosts: list[Host]) -> dict[str, str]:

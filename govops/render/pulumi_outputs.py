@@ -129,6 +129,9 @@ def apply_outputs(files: Files, outputs: PulumiOutputs) -> Files:
                     got=name,
                 )
             host_vars[name] = {**(host_vars[name] or {}), "ansible_host": str(ip)}
+            index = inventory["all"].get("vars", {}).get("govops_hosts", {})
+            if name in index:  # the roles' view of other hosts (render/ansible.py)
+                index[name]["ansible_host"] = str(ip)
     return {**files, path: header + dump_yaml(inventory)}
 
 

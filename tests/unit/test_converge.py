@@ -178,6 +178,7 @@ SITE = """\
           forks={{ lookup('ansible.builtin.config', 'DEFAULT_FORKS') }}
           host_key_checking={{ lookup('ansible.builtin.config', 'HOST_KEY_CHECKING') }}
           marker={{ marker | default('none') }}
+          strategy={{ lookup('ansible.builtin.config', 'DEFAULT_STRATEGY') }}
       run_once: true
     - name: Write the host's file
       ansible.builtin.copy:
@@ -259,6 +260,18 @@ def test_a_real_run_reports_stats_changes_and_timing_then_changes_nothing(local:
     assert "\x1b[" not in text
     second, _ = run_local(local)
     assert second.ok and second.changed_hosts == [] and second.changes == {}
+
+
+def test_mitogen_runs_the_same_tasks_and_is_chosen_by_flag_or_environment(local: Path) -> None:
+    first, lines = run_local(local, mitogen=True)
+    assert first.ok, "\n".join(lines)
+    assert "strategy=mitogen_linear" in "\n".join(lines)
+    assert first.changes == {"a": ["Write the host's file"], "b": ["Write the host's file"]}
+    again, lines = run_local(local, environ={"GOVOPS_MITOGEN": "yes"})
+    assert again.ok and again.changed_hosts == [] and "strategy=mitogen_linear" in "\n".join(lines)
+    # The flag wins over the environment; without either, Ansible's own strategy.
+    plain, lines = run_local(local, mitogen=False, environ={"GOVOPS_MITOGEN": "1"})
+    assert plain.ok and "strategy=linear" in "\n".join(lines)
 
 
 def test_check_mode_changes_nothing_and_failures_are_counted(local: Path) -> None:

@@ -60,6 +60,9 @@ def test_addresses_are_filled_in(tmp_path: Path, files: dict[str, str]) -> None:
     }
     assert merged[HOSTS].startswith("# Rendered by `govops render")
     assert merged["other.yml"] == files["other.yml"]
+    # The roles' index of other hosts (govops_hosts) follows the same addresses.
+    index = yaml.safe_load(merged[HOSTS])["all"]["vars"]["govops_hosts"]
+    assert {k: v["ansible_host"] for k, v in index.items()} == got
 
 
 def test_many_stacks_at_once(tmp_path: Path, files: dict[str, str]) -> None:

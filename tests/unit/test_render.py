@@ -163,3 +163,31 @@ def test_production_places_no_stand_in_on_national_hosts() -> None:
     play = out[out.index("Tier national") :]
     assert play.split("hosts (", 1)[1].startswith("0)"), play[:300]
     assert "national-portal" not in out
+
+
+@pytest.mark.parametrize("env", ["production", "lab"])
+def test_the_host_index_agrees_with_the_inventory(env: str) -> None:
+    """govops_hosts (what roles read of other hosts, issue 19) says what hostvars would."""
+    inventory = ROOT / "inventories" / env
+    hosts = yaml.safe_load((inventory / "hosts.yml").read_text(encoding="utf-8"))["all"]
+    index = hosts["vars"]["govops_hosts"]
+    assert set(index) == set(hosts["hosts"])
+    members = {
+        name: set(group.get("hosts") or {})
+        for name, group in hosts["children"].items()
+        if isinstance(group, dict)
+    }
+    for name, entry in index.items():
+        assert entry["inventory_hostname"] == name
+        assert entry["ansible_host"] == hosts["hosts"][name]["ansible_host"]
+        system = entry.get("govops_system_id")
+        assert system is None or name in members[f"system_{system}"]
+        if "govops_province" in entry:
+            code = entry["govops_province"]["codename"]
+            province = yaml.safe_load(
+                (inventory / "group_vars" / f"province_{code}" / "province.yml").read_text(
+                    encoding="utf-8"
+                )
+            )["govops_province"]
+            assert name in members[f"province_{code}"]
+            assert entry["govops_province"] == {k: province[k] for k in entry["govops_province"]}
