@@ -210,10 +210,11 @@ def main(argv: list[str] | None = None) -> int:
         console.print(slowest(run))
     by_name = {(r.name, r.config): r.result for r in runs}
     plain = by_name.get(("4. second converge", "Ansible defaults"))
-    for config in ("tuned ansible.cfg", MITOGEN):
-        tuned = by_name.get(
-            ("2. second converge" if config != MITOGEN else "3. second converge", config)
-        )
+    for name, config in (
+        ("2. second converge", "tuned ansible.cfg"),
+        ("3. second converge", MITOGEN),
+    ):
+        tuned = by_name.get((name, config))
         if tuned and plain and tuned.seconds > 0:
             console.print(
                 f"steady state, {config}: {tuned.seconds:.0f} s (goal <= 60 s), "

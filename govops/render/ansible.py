@@ -16,8 +16,10 @@ from govops.yamlio import dump_yaml as _dump
 
 def render_inventory(estate: Estate, base: str) -> Files:
     hosts = estate.hosts()
+    # Each province's variables, computed once: its group_vars and the host index share them.
+    provinces = {code: _province_vars(estate, pe) for code, pe in estate.provinces.items()}
     files: Files = {}
-    files[f"{base}/hosts.yml"] = header(estate) + _dump(_hosts_yml(estate, hosts))
+    files[f"{base}/hosts.yml"] = header(estate) + _dump(_hosts_yml(estate, hosts, provinces))
     files[f"{base}/group_vars/all/estate.yml"] = header(estate) + _dump(_all_vars(estate))
     if estate.lab is not None:
         files[f"{base}/group_vars/all/connection.yml"] = header(estate) + _dump(_lab_connection())
@@ -25,14 +27,16 @@ def render_inventory(estate: Estate, base: str) -> Files:
         files[f"{base}/group_vars/all/connection.yml"] = header(estate) + _dump(_jump_connection())
     for pe in estate.provinces.values():
         path = f"{base}/group_vars/province_{pe.codename}/province.yml"
-        files[path] = header(estate) + _dump({"govops_province": _province_vars(estate, pe)})
+        files[path] = header(estate) + _dump({"govops_province": provinces[pe.codename]})
     for sid in estate.catalog.systems:
         path = f"{base}/group_vars/system_{sid}/system.yml"
         files[path] = header(estate) + _dump({"govops_system_id": sid})
     return files
 
 
-def _hosts_yml(estate: Estate, hosts: list[Host]) -> dict[str, Any]:
+def _hosts_yml(
+    estate: Estate, hosts: list[Host], provinces: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
     groups: dict[str, dict[str, Any]] = {}
 
     def add(group: str, host: Host) -> None:
@@ -80,7 +84,7 @@ def _hosts_yml(estate: Estate, hosts: list[Host]) -> dict[str, Any]:
     return {
         "all": {
             "hosts": host_vars,
-            "vars": {"govops_hosts": _host_index(estate, hosts)},
+            "vars": {"govops_hosts": _host_index(hosts, provinces)},
             "children": children,
         }
     }
@@ -90,7 +94,7 @@ def _hosts_yml(estate: Estate, hosts: list[Host]) -> dict[str, Any]:
 INDEX_PROVINCE_KEYS = ("codename", "label", "zone", "db_host", "db_standby_host", "backup_host")
 
 
-def _host_index(estate: Estate, hosts: list[Host]) -> dict[str, Any]:
+def _host_index(hosts: list[Host], provinces: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """`govops_hosts`: each host's variables other hosts read, as plain data.
 
     Roles read another host's address or province as `(govops_hosts | default(hostvars))[h]`:
@@ -98,19 +102,16 @@ def _host_index(estate: Estate, hosts: list[Host]) -> dict[str, Any]:
     or an /etc/hosts built from hostvars over the whole estate cost seconds per host and task;
     this index costs nothing to read (issue 19). Same shape as hostvars for these keys; the
     roles fall back to hostvars where there is no index (Molecule's small inventories).
-    `govops render --pulumi-outputs` rewrites its addresses with `ansible_host`'s.
+    `govops render --from-pulumi` rewrites its addresses with `ansible_host`'s.
     """
-    provinces = {}
-    for code, pe in estate.provinces.items():
-        pv = _province_vars(estate, pe)
-        provinces[code] = {k: pv[k] for k in INDEX_PROVINCE_KEYS}
     index: dict[str, Any] = {}
     for h in hosts:
         entry: dict[str, Any] = {"inventory_hostname": h.name, "ansible_host": str(h.ip)}
         if h.system is not None:
             entry["govops_system_id"] = h.system
         if h.province is not None:
-            entry["govops_province"] = dict(provinces[h.province])
+            province = provinces[h.province]
+            entry["govops_province"] = {k: province[k] for k in INDEX_PROVINCE_KEYS}
         index[h.name] = entry
     return index
 

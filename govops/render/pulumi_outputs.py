@@ -119,6 +119,8 @@ def apply_outputs(files: Files, outputs: PulumiOutputs) -> Files:
     header, body = _split_header(files[path])
     inventory, _ = parse_yaml(body, path)
     host_vars: dict[str, dict[str, Any]] = inventory["all"]["hosts"]
+    # The roles' view of other hosts (render/ansible.py) moves with ansible_host.
+    index: dict[str, dict[str, Any]] = inventory["all"].get("vars", {}).get("govops_hosts", {})
     for stack in outputs.stacks:
         for name, ip in stack.hosts.items():
             if name not in host_vars:
@@ -129,8 +131,7 @@ def apply_outputs(files: Files, outputs: PulumiOutputs) -> Files:
                     got=name,
                 )
             host_vars[name] = {**(host_vars[name] or {}), "ansible_host": str(ip)}
-            index = inventory["all"].get("vars", {}).get("govops_hosts", {})
-            if name in index:  # the roles' view of other hosts (render/ansible.py)
+            if name in index:
                 index[name]["ansible_host"] = str(ip)
     return {**files, path: header + dump_yaml(inventory)}
 
