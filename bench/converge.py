@@ -96,20 +96,25 @@ def provinces_arg(value: str) -> list[str]:
 
 
 def slowest(run: Run, top: int = 15) -> Table:
-    """The tasks (and roles) that took longest, summed over hosts (ansible-runner's events)."""
-    table = Table(title=f"{run.name} ({run.config}): slowest of {len(run.result.task_seconds)}")
-    for column in ("task", "host-seconds", "share"):
+    """The tasks (and roles) that held the wall clock longest, with the seconds they took
+    summed over hosts (ansible-runner's events)."""
+    result = run.result
+    table = Table(title=f"{run.name} ({run.config}): slowest of {len(result.task_seconds)}")
+    for column in ("task", "wall s", "share", "host-seconds"):
         table.add_column(column, justify="left" if column == "task" else "right")
-    total = sum(run.result.task_seconds.values()) or 1.0
-    roles: dict[str, float] = {}
-    for task, seconds in run.result.task_seconds.items():
+    total = sum(result.task_wall.values()) or 1.0
+    roles: dict[str, list[float]] = {}
+    for task in set(result.task_wall) | set(result.task_seconds):
         role = task.split(" : ", 1)[0] if " : " in task else "(playbook)"
-        roles[role] = roles.get(role, 0.0) + seconds
-    ranked = sorted(run.result.task_seconds.items(), key=lambda kv: -kv[1])[:top]
-    for task, seconds in ranked:
-        table.add_row(task, f"{seconds:.1f}", f"{seconds / total:.0%}")
-    for role, seconds in sorted(roles.items(), key=lambda kv: -kv[1])[:5]:
-        table.add_row(f"[bold]role {role}[/]", f"{seconds:.1f}", f"{seconds / total:.0%}")
+        sums = roles.setdefault(role, [0.0, 0.0])
+        sums[0] += result.task_wall.get(task, 0.0)
+        sums[1] += result.task_seconds.get(task, 0.0)
+    ranked = sorted(result.task_wall.items(), key=lambda kv: -kv[1])[:top]
+    for task, wall in ranked:
+        spent = result.task_seconds.get(task, 0.0)
+        table.add_row(task, f"{wall:.1f}", f"{wall / total:.0%}", f"{spent:.1f}")
+    for role, (wall, spent) in sorted(roles.items(), key=lambda kv: -kv[1][0])[:6]:
+        table.add_row(f"[bold]role {role}[/]", f"{wall:.1f}", f"{wall / total:.0%}", f"{spent:.1f}")
     return table
 
 

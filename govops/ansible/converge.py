@@ -99,6 +99,8 @@ class ConvergeResult:
     # Seconds per task ("role : task") summed over hosts, and each host's changed tasks.
     task_seconds: dict[str, float] = field(default_factory=dict)
     changes: dict[str, list[str]] = field(default_factory=dict)
+    # Wall-clock seconds per task (see PlaybookRun.task_wall).
+    task_wall: dict[str, float] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -293,6 +295,7 @@ class Converge:
             limited_to=lab[1] if lab else None,
             task_seconds=done.task_seconds,
             changes=done.changes,
+            task_wall=done.task_wall,
         )
 
 

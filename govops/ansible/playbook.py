@@ -24,6 +24,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +93,9 @@ class PlaybookRun:
     # The tasks that reported a change, per host, in the order they ran.
     changes: dict[str, list[str]] = field(default_factory=dict)
     seconds: float = 0.0
+    # Wall-clock seconds per task: from its start to the next task's (or play's, or the end),
+    # summed over its runs; with the linear strategy this is what the run waits on.
+    task_wall: dict[str, float] = field(default_factory=dict)
 
 
 def recap_from_stats(stats: Mapping[str, Any]) -> dict[str, HostRecap]:
@@ -149,6 +153,19 @@ class _Events:
         self.recap: dict[str, HostRecap] = {}
         self.task_seconds: dict[str, float] = defaultdict(float)
         self.changes: dict[str, list[str]] = defaultdict(list)
+        self.task_wall: dict[str, float] = defaultdict(float)
+        self._current: tuple[str, datetime] | None = None
+
+    def _mark(self, event: Mapping[str, Any], name: str | None) -> None:
+        """Close the running task's wall span at this event's time; open `name`'s."""
+        try:
+            at = datetime.fromisoformat(str(event["created"]))
+        except (KeyError, ValueError):
+            return
+        if self._current is not None:
+            previous, since = self._current
+            self.task_wall[previous] += max(0.0, (at - since).total_seconds())
+        self._current = (name, at) if name is not None else None
 
     def __call__(self, event: dict[str, Any]) -> bool:
         if self.started is not None:
@@ -162,6 +179,13 @@ class _Events:
                 self.echo(line)
         kind = event.get("event")
         data = event.get("event_data") or {}
+        if kind in ("playbook_on_task_start", "playbook_on_handler_task_start"):
+            self._mark(event, task_name(data))
+        elif kind == "playbook_on_play_start":
+            # Until its first task: the play's own setup (host list, vars files, roles).
+            self._mark(event, f"(play) {data.get('play') or data.get('name') or '?'}")
+        elif kind == "playbook_on_stats":
+            self._mark(event, None)
         if kind == "playbook_on_stats":
             # One stats event per ansible-playbook run; a later one (never seen) would win.
             self.recap.update(recap_from_stats(data))
@@ -273,4 +297,5 @@ def run_playbook(
         task_seconds=dict(events.task_seconds),
         changes=dict(events.changes),
         seconds=time.monotonic() - begun,
+        task_wall=dict(events.task_wall),
     )

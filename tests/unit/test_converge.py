@@ -251,6 +251,10 @@ def test_a_real_run_reports_stats_changes_and_timing_then_changes_nothing(local:
         "Fail where asked",
     }
     assert all(seconds >= 0 for seconds in first.task_seconds.values())
+    # Wall spans: every task, and each play's setup, from the events' timestamps.
+    assert set(first.task_seconds) <= set(first.task_wall)
+    assert any(name.startswith("(play) ") for name in first.task_wall)
+    assert 0 < sum(first.task_wall.values()) <= first.seconds
     assert (local / "out" / "b.txt").read_text(encoding="utf-8") == "b\n"
     text = "\n".join(lines)
     # The checkout's ansible.cfg applies (run from the root), host keys stay checked (which
