@@ -23,8 +23,8 @@ venv: $(VENV)/.installed ## Create .venv with govops and every tool installed
 system-deps: ## Install the Debian packages the lab and tests need (root; idempotent)
 	bash scripts/install-system-deps.sh
 
-lab: system-deps venv ## The whole rehearsal: lab up, converge, monitor, cut over, summary
-	$(GOVOPS) lab rehearse
+lab: system-deps venv ## The whole rehearsal: lab up, converge, monitor, cut over, summary (PROVINCES=all: the nation)
+	$(GOVOPS) lab rehearse $(if $(PROVINCES),--provinces $(PROVINCES))
 
 lab-down: venv ## Remove the lab's containers and network
 	$(GOVOPS) lab down

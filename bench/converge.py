@@ -30,12 +30,14 @@ import argparse
 import os
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psutil
 import yaml
 from rich.console import Console
 from rich.table import Table
@@ -80,6 +82,38 @@ class Run:
     name: str
     config: str
     result: ConvergeResult
+    peak_gib: float = 0.0
+
+
+class PeakMemory:
+    """The machine's memory in use (total - available: the lab's hosts and the controller
+    together), sampled every second; `peak` is the highest since the last `reset`."""
+
+    def __init__(self, every: float = 1.0) -> None:
+        self.every = every
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self.every):
+            memory = psutil.virtual_memory()
+            self.peak = max(self.peak, memory.total - memory.available)
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def reset(self) -> None:
+        self.peak = 0
+
+    @property
+    def peak_gib(self) -> float:
+        return self.peak / 2**30
 
 
 def default_provinces() -> list[str]:
@@ -143,8 +177,11 @@ def main(argv: list[str] | None = None) -> int:
     provinces = provinces_arg(args.provinces)
     env = args.env or f"cb{uuid.uuid4().hex[:6]}"
     runs: list[Run] = []
-    took_up, hosts = 0.0, 0
-    with tempfile.TemporaryDirectory(prefix="govops-bench-converge-") as work:
+    took_up, hosts, up_peak = 0.0, 0, 0.0
+    with (
+        tempfile.TemporaryDirectory(prefix="govops-bench-converge-") as work,
+        PeakMemory() as memory,
+    ):
         lab = RunningLab(env) if args.env else make_test_lab(REPO, Path(work), env, provinces)
         defaults_cfg = Path(work) / "ansible-defaults.cfg"
         defaults_cfg.write_text("# Ansible's defaults: nothing set.\n", encoding="utf-8")
@@ -163,9 +200,13 @@ def main(argv: list[str] | None = None) -> int:
                 "ANSIBLE_SSH_CONTROL_PATH_DIR": str(Path(work) / f"cp{len(runs)}"),
                 **(extra_env or {}),
             }
+            memory.reset()
             result = lab.converge(echo=echo, check=check, environ=environ)
-            runs.append(Run(name, config, result))
-            console.print(f"  {result.seconds:.0f} s, changed={result.totals()['changed']}")
+            runs.append(Run(name, config, result, memory.peak_gib))
+            console.print(
+                f"  {result.seconds:.0f} s, changed={result.totals()['changed']}, "
+                f"peak memory {memory.peak_gib:.1f} GiB"
+            )
             if not result.ok:
                 console.print("\n".join(lines[-40:]), markup=False, highlight=False)
                 console.print(f"[red]failed on {result.failed_hosts}[/]")
@@ -178,6 +219,7 @@ def main(argv: list[str] | None = None) -> int:
             started = time.perf_counter()
             lab.up()
             took_up = time.perf_counter() - started
+            up_peak = memory.peak_gib
             hosts = len(lab.running_hosts())
             console.print(f"  {hosts} hosts in {took_up:.0f} s")
             if not args.env:
@@ -196,9 +238,10 @@ def main(argv: list[str] | None = None) -> int:
             lab.down()
 
     table = Table(title=f"govops converge benchmark: {hosts} hosts ({args.provinces} provinces)")
-    for column in ("run", "ansible.cfg", "seconds", "hosts", "changed (hosts)", "failed"):
+    columns = ("run", "ansible.cfg", "seconds", "hosts", "changed (hosts)", "failed", "peak GiB")
+    for column in columns:
         table.add_column(column, justify="left" if column in ("run", "ansible.cfg") else "right")
-    table.add_row("lab up", "", f"{took_up:.0f}", str(hosts), "", "")
+    table.add_row("lab up", "", f"{took_up:.0f}", str(hosts), "", "", f"{up_peak:.1f}")
     for run in runs:
         totals = run.result.totals()
         table.add_row(
@@ -208,6 +251,7 @@ def main(argv: list[str] | None = None) -> int:
             str(len(run.result.recap)),
             f"{totals['changed']} ({len(run.result.changed_hosts)})",
             str(len(run.result.failed_hosts)),
+            f"{run.peak_gib:.1f}",
         )
     console.print(table)
     # Where the first and the steady-state runs spend their time.

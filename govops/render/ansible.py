@@ -11,6 +11,7 @@ from govops.registry.estate import Estate, Host, ProvinceEstate, dns_label
 from govops.registry.geography import merged_from
 from govops.registry.legacy_portals import legacy_portal_domain, nginx_rules
 from govops.render.common import Files, agencies, header
+from govops.render.lab import lab_gateway
 from govops.yamlio import dump_yaml as _dump
 
 
@@ -81,10 +82,15 @@ def _hosts_yml(
     for name in sorted(groups):
         members = groups[name]["hosts"]
         children[name] = {"hosts": dict.fromkeys(members)}
+    all_vars: dict[str, Any] = {"govops_hosts": _host_index(hosts, provinces)}
+    if estate.lab is not None:
+        # Plain data for the lab's group_vars (the controller's firewall openings): reading it
+        # from topology.yml parsed the whole file again in every task that used it (issue 19).
+        all_vars["govops_lab_gateway"] = lab_gateway(estate)
     return {
         "all": {
             "hosts": host_vars,
-            "vars": {"govops_hosts": _host_index(hosts, provinces)},
+            "vars": all_vars,
             "children": children,
         }
     }

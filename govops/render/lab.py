@@ -7,16 +7,20 @@ from govops.render.common import Files, header
 from govops.yamlio import dump_yaml
 
 
+def lab_gateway(estate: Estate) -> str:
+    """The lab network's gateway: the controller's address on it (first of the national net)."""
+    return str(estate.network.national.network_address + 1)
+
+
 def render_topology(estate: Estate, base: str) -> Files:
     if estate.lab is None:
         return {}
-    national = estate.network.national
     data = {
         "environment": estate.environment,
         "network": {
             "name": estate.lab.network_name,
             "subnet": str(estate.network.pool),
-            "gateway": str(national.network_address + 1),
+            "gateway": lab_gateway(estate),
         },
         "default_provinces": list(estate.lab.default_provinces),
         "hosts": [

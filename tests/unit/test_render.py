@@ -191,3 +191,19 @@ def test_the_host_index_agrees_with_the_inventory(env: str) -> None:
             )["govops_province"]
             assert name in members[f"province_{code}"]
             assert entry["govops_province"] == {k: province[k] for k in entry["govops_province"]}
+
+
+@pytest.mark.parametrize("env", ["production", "lab"])
+def test_the_lab_gateway_is_rendered_plain_and_only_for_a_lab(env: str) -> None:
+    """The controller's address on the lab network, as data (issue 19): the lab's group_vars
+    once parsed topology.yml for it in every task that opened the firewall to the controller."""
+    inventory = ROOT / "inventories" / env
+    all_vars = yaml.safe_load((inventory / "hosts.yml").read_text(encoding="utf-8"))["all"]["vars"]
+    if env == "production":
+        assert "govops_lab_gateway" not in all_vars
+        return
+    topology = yaml.safe_load((inventory / "topology.yml").read_text(encoding="utf-8"))
+    assert all_vars["govops_lab_gateway"] == topology["network"]["gateway"]
+    assert all_vars["govops_lab_gateway"] != "" and "topology.yml" not in (
+        inventory / "group_vars" / "all" / "lab.yml"
+    ).read_text(encoding="utf-8")
