@@ -186,7 +186,6 @@ class _Events:
             self._mark(event, f"(play) {data.get('play') or data.get('name') or '?'}")
         elif kind == "playbook_on_stats":
             self._mark(event, None)
-        if kind == "playbook_on_stats":
             # One stats event per ansible-playbook run; a later one (never seen) would win.
             self.recap.update(recap_from_stats(data))
         elif kind in RESULTS:
