@@ -19,7 +19,7 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,6 +50,42 @@ def mitogen_strategy_dir() -> str:
     except ImportError:
         raise AnsibleFailed("mitogen is not installed (make venv)") from None
     return str(Path(ansible_mitogen.__file__).parent / "plugins" / "strategy")
+
+
+def mitogen_requested(environ: Mapping[str, str]) -> bool:
+    """GOVOPS_MITOGEN=1: converges, the runbooks' Ansible steps and Molecule through Mitogen."""
+    return environ.get("GOVOPS_MITOGEN", "").strip().lower() in TRUE_WORDS
+
+
+def use_mitogen(env: MutableMapping[str, str]) -> None:
+    """Point ansible-playbook's environment at Mitogen's strategy (measured in
+    bench/converge.py, issue 19: no new SSH session and interpreter per task on each host)."""
+    env["ANSIBLE_STRATEGY_PLUGINS"] = mitogen_strategy_dir()
+    env["ANSIBLE_STRATEGY"] = "mitogen_linear"
+
+
+def ansible_environment(
+    environ: Mapping[str, str],
+    *,
+    root: Path,
+    env_name: str,
+    cache_root: Path,
+    mitogen: bool | None = None,
+) -> dict[str, str]:
+    """ansible-playbook's environment for ENV, the same for `govops converge` and the runbooks'
+    Ansible steps: roles beside the playbooks, ENV's own fact cache, Mitogen when asked
+    (`mitogen`, else GOVOPS_MITOGEN)."""
+    env = dict(environ)
+    # Roles live beside the playbooks' folder; say so even when ANSIBLE_CONFIG points at
+    # another configuration (the benchmark's "Ansible defaults" run).
+    env.setdefault("ANSIBLE_ROLES_PATH", str(root / "roles"))
+    # Facts are cached per cache dir and environment: `make lab` and a test lab share host
+    # names (hue-db, monitor), never facts (smart gathering would trust the other's).
+    env.setdefault("ANSIBLE_CACHE_PLUGIN_CONNECTION", str(cache_root / "ansible-facts" / env_name))
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    if mitogen if mitogen is not None else mitogen_requested(env):
+        use_mitogen(env)
+    return env
 
 
 class ConvergeInputError(GovopsError):
@@ -199,28 +235,13 @@ class Converge:
         return candidate
 
     def env(self) -> dict[str, str]:
-        env = dict(self.environ)
-        # Roles live beside the playbooks' folder; say so even when ANSIBLE_CONFIG points at
-        # another configuration (the benchmark's "Ansible defaults" run).
-        env.setdefault("ANSIBLE_ROLES_PATH", str(self.root / "roles"))
-        # Facts are cached per cache dir and environment: `make lab` and a test lab share host
-        # names (hue-db, monitor), never facts (smart gathering would trust the other's).
-        env.setdefault(
-            "ANSIBLE_CACHE_PLUGIN_CONNECTION",
-            str(self.lab_paths.root.parent / "ansible-facts" / self.request.env),
+        return ansible_environment(
+            self.environ,
+            root=self.root,
+            env_name=self.request.env,
+            cache_root=self.lab_paths.root.parent,
+            mitogen=self.request.mitogen,
         )
-        env.setdefault("PYTHONUNBUFFERED", "1")
-        if self.use_mitogen(env):
-            # Measured in bench/converge.py (issue 19): the same tasks without a new SSH
-            # session and Python interpreter per task on each host.
-            env["ANSIBLE_STRATEGY_PLUGINS"] = mitogen_strategy_dir()
-            env["ANSIBLE_STRATEGY"] = "mitogen_linear"
-        return env
-
-    def use_mitogen(self, env: Mapping[str, str]) -> bool:
-        if self.request.mitogen is not None:
-            return self.request.mitogen
-        return env.get("GOVOPS_MITOGEN", "").strip().lower() in TRUE_WORDS
 
     def lab_limit(self) -> tuple[str, list[str]] | None:
         """For a lab environment: the --limit value and the hosts it selects."""

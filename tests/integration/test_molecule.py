@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 
+from govops.ansible.converge import mitogen_requested, use_mitogen
 from govops.lab.image import ensure_image
 from govops.lab.paths import LabPaths
 from govops.lab.podman import Podman, write_containers_conf
@@ -69,6 +70,10 @@ def molecule_env(role: str, tmp_path: Path, image: str, conf: Path) -> dict[str,
     )
     # The repository's ansible.cfg is for the estate; Molecule writes its own for the scenario.
     env.pop("ANSIBLE_CONFIG", None)
+    # GOVOPS_MITOGEN=1: the scenarios through Mitogen (podman connections become mitogen_podman),
+    # the condition for making it the converge's default (issue 19).
+    if mitogen_requested(env):
+        use_mitogen(env)
     return env
 
 

@@ -493,6 +493,38 @@ def test_ansible_playbook_limit_check_mode_and_failure(tmp_path: Path) -> None:
         call("ansible", {"playbook": "nope.yml"}, s)
 
 
+def test_ansible_step_runs_with_converges_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GOVOPS_MITOGEN=1 takes the runbooks' Ansible steps through Mitogen like `govops converge`,
+    and their facts are cached under the environment's own folder."""
+    (tmp_path / "inventory").mkdir()
+    (tmp_path / "inventory" / "hosts.yml").write_text(
+        "all:\n  children:\n    province_hue:\n      hosts:\n        localhost:\n"
+        "          ansible_connection: local\n"
+        '          ansible_python_interpreter: "{{ ansible_playbook_python }}"\n'
+    )
+    target = tmp_path / "env.txt"
+    (tmp_path / "play.yml").write_text(
+        "- hosts: all\n  gather_facts: false\n  tasks:\n"
+        "    - ansible.builtin.copy:\n"
+        f"        dest: {target}\n"
+        "        content: \"{{ lookup('env', 'ANSIBLE_STRATEGY') }} "
+        "{{ lookup('env', 'ANSIBLE_CACHE_PLUGIN_CONNECTION') }}\"\n"
+    )
+    monkeypatch.setenv("GOVOPS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("ANSIBLE_CACHE_PLUGIN_CONNECTION", raising=False)
+    monkeypatch.setenv("GOVOPS_MITOGEN", "1")
+    ran = call("ansible", {"playbook": "play.yml"}, settings(tmp_path), timeout=120)
+    assert ran.ok, ran.message
+    strategy, facts = target.read_text().split()
+    assert strategy == "mitogen_linear"
+    assert facts == str(tmp_path / "cache" / "ansible-facts" / "test")
+    monkeypatch.setenv("GOVOPS_MITOGEN", "0")
+    assert call("ansible", {"playbook": "play.yml"}, settings(tmp_path), timeout=120).ok
+    assert target.read_text().split()[0] != "mitogen_linear"
+
+
 # --- the engine with these executors ----------------------------------------------------------
 
 

@@ -1,12 +1,17 @@
 """`ansible`: `ansible-playbook -i <inventory> <playbook> --limit <province group>`.
 
 Run from the checkout (its ansible.cfg applies), output to a log file per call. In check
-mode (`govops cutover run --dry-run --check`) the playbook runs with `--check --diff`.
+mode (`govops cutover run --dry-run --check`) the playbook runs with `--check --diff`. The
+environment is `govops converge`'s (ENV's fact cache, Mitogen under GOVOPS_MITOGEN=1), but not
+its ansible-runner: runner's pexpect starts ansible-playbook in a session of its own, outside
+the process group the engine records before the step acts and kills at its timeout (exactly
+once: process.py), so the recap is read from Ansible's PLAY RECAP.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -14,6 +19,8 @@ from typing import Any
 
 from pydantic import Field
 
+from govops.ansible.converge import ansible_environment
+from govops.paths import cache_dir
 from govops.runbook.executors.base import Args, ExecContext, Executor, ExecutorError, Outcome
 from govops.runbook.executors.process import run_logged
 
@@ -69,12 +76,16 @@ class AnsibleExecutor(Executor):
         playbook = ctx.settings.root / args.playbook
         if not playbook.is_file():
             raise ExecutorError(f"playbook {args.playbook} does not exist in {ctx.settings.root}")
-        done = run_logged(
-            command(args, ctx),
-            ctx,
-            cwd=ctx.settings.root,
-            env={"ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0"},
+        # The same environment as `govops converge`: ENV's fact cache, Mitogen when
+        # GOVOPS_MITOGEN says so.
+        env = ansible_environment(
+            os.environ,
+            root=ctx.settings.root,
+            env_name=ctx.settings.env,
+            cache_root=cache_dir(),
         )
+        env.update({"ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0"})
+        done = run_logged(command(args, ctx), ctx, cwd=ctx.settings.root, env=env)
         recap = _recap(done.output)
         data = {"log": str(done.log), "rc": done.returncode, "recap": recap}
         if done.returncode == 0:
