@@ -27,6 +27,7 @@ from govops.lab import hosts as lab_hosts
 from govops.lab.image import ensure_image
 from govops.lab.paths import LabPaths, inventories_dir
 from govops.lab.podman import Podman
+from govops.lab.rehearse import WAVE
 from govops.lab.sshkeys import ssh_options
 from govops.lab.topology import load_topology, parse_provinces, select_hosts
 
@@ -310,8 +311,19 @@ def ssh_cmd(env: str, host: str, command: tuple[str, ...]) -> None:
     metavar="NAME",
     help="Who approves the rehearsal's manual gates (recorded in the audit log).",
 )
+@click.option(
+    "--wave",
+    type=click.IntRange(1, 34),
+    default=WAVE,
+    show_default=True,
+    metavar="N",
+    help="Provinces started and converged at a time: a larger lab (--provinces all) grows "
+    "wave by wave, one ansible-playbook run per wave (memory: docs/converge-speed.md).",
+)
 @handle_errors
-def rehearse_cmd(env: str, provinces: str | None, until: str, start: str, approver: str) -> None:
+def rehearse_cmd(
+    env: str, provinces: str | None, until: str, start: str, approver: str, wave: int
+) -> None:
     """The whole rehearsal (`make lab`): hosts up, converge, monitoring sees every system up,
     the cutover rehearsal runbook across the provinces, the readiness report, a summary.
 
@@ -325,7 +337,9 @@ def rehearse_cmd(env: str, provinces: str | None, until: str, start: str, approv
     selected = select_hosts(topology, parse_provinces(provinces))  # validates the names
     chosen = sorted({h.province for h in selected if h.province})
     paths = LabPaths.default()
-    rehearser = Rehearser(env, chosen, approver, paths, lambda line: err.rule(line[3:-3]))
+    rehearser = Rehearser(
+        env, chosen, approver, paths, lambda line: err.rule(line[3:-3]), wave=wave
+    )
     result = rehearser.run(until, start)
     table = Table(title=f"lab rehearsal: {env} ({', '.join(chosen)})", title_justify="left")
     for column in ("stage", "result", "time", "detail"):

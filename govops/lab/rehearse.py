@@ -1,7 +1,9 @@
 """`govops lab rehearse` (`make lab`): the whole rehearsal, one stage after another.
 
 1. hosts: `govops lab up` (the image is built on first use);
-2. converge: `govops converge` (playbooks/site.yml: platform, systems, monitoring);
+2. converge: `govops converge` (playbooks/site.yml: platform, systems, monitoring). A lab of
+   more provinces than a wave (the whole nation) grows wave by wave: each wave's hosts start,
+   then converge with the national hosts, in one ansible-playbook run per wave (see WAVE);
 3. monitoring: wait until the lab's Prometheus sees every system of every province up;
 4. cutover: runbooks/rehearsal.yml across the lab's provinces, its manual gates approved by
    the named rehearsal operator, then the readiness report (text, and HTML in the cache);
@@ -34,6 +36,13 @@ REHEARSAL = "runbooks/rehearsal.yml"
 UP_QUERY = "province_system:govops_front_up:max == 1"
 FIRING_QUERY = 'ALERTS{alertstate="firing"}'
 SYSTEMS = 5
+# Provinces started and converged together when the lab holds more. One ansible-playbook run
+# keeps a Python interpreter on every host it reached until it ends (Mitogen: ~45 MB a host,
+# 12 GB for the 274 hosts of the nation in one run, measured), and the backup repository and
+# monitoring take in every running province, so a province starts in the wave that converges it.
+WAVE = 9
+# The inventory's group of every province's hosts (govops render): the rest is national.
+PROVINCIAL = "provincial"
 # The readiness report's row for legacy data inheritance (readiness.yml), echoed in the summary.
 INHERIT_CHECK = "legacy_data_inherited"
 # What the backups stage asks of every province (issue 18), by province.
@@ -83,8 +92,10 @@ class Rehearser:
         monitoring_timeout: float = 600.0,
         alerts_timeout: float = 300.0,
         backups_timeout: float = 180.0,
+        wave: int = WAVE,
     ) -> None:
         self.result = Rehearsal(env, list(provinces))
+        self.waves = waves(self.result.provinces, wave)
         self.approver = approver
         self.paths = paths
         self.say = say
@@ -118,16 +129,40 @@ class Rehearser:
         return self.result
 
     def hosts(self) -> str:
-        args = ["lab", "up", "--env", self.result.env]
-        if self.result.provinces:
-            args += ["--provinces", ",".join(self.result.provinces)]
-        self._call(args, "govops lab up")
+        self._up(self.waves[0])
         running = self.paths.hosts_limit(self.result.env).read_text(encoding="utf-8").split()
-        return f"{len(running)} hosts running"
+        later = len(self.result.provinces) - len(self.waves[0])
+        return f"{len(running)} hosts running" + (
+            f" (the first wave; {later} more provinces start in converge)" if later else ""
+        )
 
     def converge(self) -> str:
-        proc = self._call(["converge", "--env", self.result.env], "govops converge")
-        return _last_line(proc.stdout) or "converged"
+        if len(self.waves) == 1:
+            proc = self._call(["converge", "--env", self.result.env], "govops converge")
+            return _last_line(proc.stdout) or "converged"
+        started: list[str] = []
+        summaries = []
+        for number, wave in enumerate(self.waves, 1):
+            started += wave
+            self.say(f"── converge: wave {number}/{len(self.waves)}: {', '.join(wave)} ──")
+            if number > 1:
+                self._up(started)
+            began = time.monotonic()
+            args = ["converge", "--env", self.result.env, "--limit", wave_limit(wave)]
+            proc = self._call(args, f"govops converge (wave {number})")
+            summaries.append(
+                f"wave {number} ({len(wave)} provinces) {time.monotonic() - began:.0f} s: "
+                + (_last_line(proc.stdout) or "converged")
+            )
+        return "; ".join(summaries)
+
+    def _up(self, provinces: Sequence[str]) -> None:
+        """`govops lab up` for these provinces (the national hosts always start); running
+        hosts are left alone."""
+        args = ["lab", "up", "--env", self.result.env]
+        if provinces:
+            args += ["--provinces", ",".join(provinces)]
+        self._call(args, "govops lab up")
 
     def monitoring(self) -> str:
         expected = len(self.result.provinces) * SYSTEMS
@@ -283,6 +318,19 @@ class Rehearser:
         body = json.loads(out.stdout)
         result: list[dict[str, dict[str, object]]] = body.get("data", {}).get("result", [])
         return result
+
+
+def waves(provinces: Sequence[str], size: int) -> list[list[str]]:
+    """The provinces in waves of `size` (one wave, possibly empty, for a small lab)."""
+    if size < 1:
+        raise ValueError(f"a wave holds at least one province, not {size}")
+    chunks = [list(provinces[i : i + size]) for i in range(0, len(provinces), size)]
+    return chunks or [[]]
+
+
+def wave_limit(wave: Sequence[str]) -> str:
+    """The hosts a wave's converge runs on: its provinces' and every national host."""
+    return ":".join([*(f"province_{p}" for p in wave), f"all:!{PROVINCIAL}"])
 
 
 class StageFailed(Exception):

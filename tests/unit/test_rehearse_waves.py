@@ -1,0 +1,67 @@
+"""`govops lab rehearse` grows a lab of more provinces than a wave wave by wave (issue 19): the
+first wave starts in the hosts stage, each later one starts in converge just before the
+ansible-playbook run that converges it with the national hosts."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from govops.lab.paths import LabPaths
+from govops.lab.rehearse import Rehearser, wave_limit, waves
+
+
+class Recorded(Rehearser):
+    """A rehearser that records the govops commands it would run (no lab here)."""
+
+    def __init__(self, tmp_path: Path, provinces: list[str], wave: int) -> None:
+        super().__init__("lab", provinces, "tester", LabPaths(tmp_path), print, wave=wave)
+        self.calls: list[list[str]] = []
+        self.paths.hosts_limit("lab").parent.mkdir(parents=True)
+        self.paths.hosts_limit("lab").write_text("monitor\nhue-db\n")
+
+    def _call(
+        self, args: list[str], what: str, accept: Sequence[int] = (0,), show: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        self.calls.append(args)
+        return subprocess.CompletedProcess(args, 0, "converged 2 hosts\n")
+
+
+def test_waves_split_in_order_and_a_small_lab_is_one() -> None:
+    assert waves(["a", "b", "c", "d", "e"], 2) == [["a", "b"], ["c", "d"], ["e"]]
+    assert waves(["a", "b", "c"], 9) == [["a", "b", "c"]]
+    assert waves([], 9) == [[]]
+    with pytest.raises(ValueError):
+        waves(["a"], 0)
+
+
+def test_a_wave_converges_its_provinces_and_the_national_hosts() -> None:
+    assert wave_limit(["hue", "ca_mau"]) == "province_hue:province_ca_mau:all:!provincial"
+
+
+def test_the_default_lab_is_started_and_converged_at_once(tmp_path: Path) -> None:
+    r = Recorded(tmp_path, ["tuyen_quang", "hue", "ho_chi_minh"], wave=9)
+    assert r.hosts() == "2 hosts running"
+    r.converge()
+    assert r.calls == [
+        ["lab", "up", "--env", "lab", "--provinces", "tuyen_quang,hue,ho_chi_minh"],
+        ["converge", "--env", "lab"],
+    ]
+
+
+def test_a_larger_lab_grows_wave_by_wave(tmp_path: Path) -> None:
+    r = Recorded(tmp_path, ["a", "b", "c", "d", "e"], wave=2)
+    assert "3 more provinces start in converge" in r.hosts()
+    detail = r.converge()
+    assert r.calls == [
+        ["lab", "up", "--env", "lab", "--provinces", "a,b"],
+        ["converge", "--env", "lab", "--limit", "province_a:province_b:all:!provincial"],
+        ["lab", "up", "--env", "lab", "--provinces", "a,b,c,d"],
+        ["converge", "--env", "lab", "--limit", "province_c:province_d:all:!provincial"],
+        ["lab", "up", "--env", "lab", "--provinces", "a,b,c,d,e"],
+        ["converge", "--env", "lab", "--limit", "province_e:all:!provincial"],
+    ]
+    assert detail.count("converged 2 hosts") == 3 and detail.startswith("wave 1 (2 provinces)")
