@@ -30,6 +30,7 @@ from typing import Any
 
 from govops.lab.paths import LabPaths
 from govops.lab.podman import Podman, write_containers_conf
+from govops.lab.topology import Topology, select_hosts
 from govops.registry.catalog import catalog
 
 REHEARSAL = "runbooks/rehearsal.yml"
@@ -41,8 +42,6 @@ SYSTEMS = 5
 # 12 GB for the 274 hosts of the nation in one run, measured), and the backup repository and
 # monitoring take in every running province, so a province starts in the wave that converges it.
 WAVE = 9
-# The inventory's group of every province's hosts (govops render): the rest is national.
-PROVINCIAL = "provincial"
 # The readiness report's row for legacy data inheritance (readiness.yml), echoed in the summary.
 INHERIT_CHECK = "legacy_data_inherited"
 # What the backups stage asks of every province (issue 18), by province.
@@ -93,9 +92,11 @@ class Rehearser:
         alerts_timeout: float = 300.0,
         backups_timeout: float = 180.0,
         wave: int = WAVE,
+        topology: Topology | None = None,
     ) -> None:
         self.result = Rehearsal(env, list(provinces))
         self.waves = waves(self.result.provinces, wave)
+        self.topology = topology  # needed only by a lab of more than one wave
         self.approver = approver
         self.paths = paths
         self.say = say
@@ -148,7 +149,10 @@ class Rehearser:
             if number > 1:
                 self._up(started)
             began = time.monotonic()
-            args = ["converge", "--env", self.result.env, "--limit", wave_limit(wave)]
+            if self.topology is None:
+                raise StageFailed("a lab of several waves needs its topology (a bug)")
+            limit = wave_limit(self.topology, wave)
+            args = ["converge", "--env", self.result.env, "--limit", limit]
             proc = self._call(args, f"govops converge (wave {number})")
             summaries.append(
                 f"wave {number} ({len(wave)} provinces) {time.monotonic() - began:.0f} s: "
@@ -328,9 +332,11 @@ def waves(provinces: Sequence[str], size: int) -> list[list[str]]:
     return chunks or [[]]
 
 
-def wave_limit(wave: Sequence[str]) -> str:
-    """The hosts a wave's converge runs on: its provinces' and every national host."""
-    return ":".join([*(f"province_{p}" for p in wave), f"all:!{PROVINCIAL}"])
+def wave_limit(topology: Topology, wave: Sequence[str]) -> str:
+    """The hosts a wave's converge runs on, by name: its provinces' and every host of no
+    province (national, monitoring, DNS, backups), as `govops lab up` starts them. (A host
+    pattern cannot say it: `province_a:all:!provincial` excludes the provinces' hosts too.)"""
+    return ",".join(h.name for h in select_hosts(topology, list(wave)))
 
 
 class StageFailed(Exception):

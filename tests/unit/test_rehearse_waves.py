@@ -10,15 +10,20 @@ from pathlib import Path
 
 import pytest
 
-from govops.lab.paths import LabPaths
+from govops.lab.paths import LabPaths, inventories_dir
 from govops.lab.rehearse import Rehearser, wave_limit, waves
+from govops.lab.topology import load_topology
+
+TOPOLOGY = load_topology(inventories_dir(None), "lab")
 
 
 class Recorded(Rehearser):
     """A rehearser that records the govops commands it would run (no lab here)."""
 
     def __init__(self, tmp_path: Path, provinces: list[str], wave: int) -> None:
-        super().__init__("lab", provinces, "tester", LabPaths(tmp_path), print, wave=wave)
+        super().__init__(
+            "lab", provinces, "tester", LabPaths(tmp_path), print, wave=wave, topology=TOPOLOGY
+        )
         self.calls: list[list[str]] = []
         self.paths.hosts_limit("lab").parent.mkdir(parents=True)
         self.paths.hosts_limit("lab").write_text("monitor\nhue-db\n")
@@ -39,7 +44,12 @@ def test_waves_split_in_order_and_a_small_lab_is_one() -> None:
 
 
 def test_a_wave_converges_its_provinces_and_the_national_hosts() -> None:
-    assert wave_limit(["hue", "ca_mau"]) == "province_hue:province_ca_mau:all:!provincial"
+    hosts = set(wave_limit(TOPOLOGY, ["hue", "ca_mau"]).split(","))
+    assert {"hue-db", "hue-procedures", "ca-mau-db-standby", "monitor", "dns"} <= hosts
+    assert {"national-portal", "backup-lab"} <= hosts
+    # the old provinces merged into Cà Mau (Bạc Liêu) have their databases in its wave
+    assert "legacy-bac-lieu-db" in hosts
+    assert not any(h.startswith(("tuyen-quang-", "ha-noi-")) for h in hosts)
 
 
 def test_the_default_lab_is_started_and_converged_at_once(tmp_path: Path) -> None:
@@ -53,15 +63,16 @@ def test_the_default_lab_is_started_and_converged_at_once(tmp_path: Path) -> Non
 
 
 def test_a_larger_lab_grows_wave_by_wave(tmp_path: Path) -> None:
-    r = Recorded(tmp_path, ["a", "b", "c", "d", "e"], wave=2)
+    r = Recorded(tmp_path, ["an_giang", "bac_ninh", "ca_mau", "can_tho", "cao_bang"], wave=2)
     assert "3 more provinces start in converge" in r.hosts()
     detail = r.converge()
+    limit = [wave_limit(TOPOLOGY, w) for w in (["an_giang", "bac_ninh"], ["ca_mau", "can_tho"])]
     assert r.calls == [
-        ["lab", "up", "--env", "lab", "--provinces", "a,b"],
-        ["converge", "--env", "lab", "--limit", "province_a:province_b:all:!provincial"],
-        ["lab", "up", "--env", "lab", "--provinces", "a,b,c,d"],
-        ["converge", "--env", "lab", "--limit", "province_c:province_d:all:!provincial"],
-        ["lab", "up", "--env", "lab", "--provinces", "a,b,c,d,e"],
-        ["converge", "--env", "lab", "--limit", "province_e:all:!provincial"],
+        ["lab", "up", "--env", "lab", "--provinces", "an_giang,bac_ninh"],
+        ["converge", "--env", "lab", "--limit", limit[0]],
+        ["lab", "up", "--env", "lab", "--provinces", "an_giang,bac_ninh,ca_mau,can_tho"],
+        ["converge", "--env", "lab", "--limit", limit[1]],
+        ["lab", "up", "--env", "lab", "--provinces", "an_giang,bac_ninh,ca_mau,can_tho,cao_bang"],
+        ["converge", "--env", "lab", "--limit", wave_limit(TOPOLOGY, ["cao_bang"])],
     ]
     assert detail.count("converged 2 hosts") == 3 and detail.startswith("wave 1 (2 provinces)")
