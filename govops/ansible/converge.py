@@ -19,13 +19,14 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from govops.ansible.playbook import HostRecap, asked_passwords, run_playbook
 from govops.errors import GovopsError
 from govops.lab.paths import LabPaths
+from govops.playbook_env import ansible_environment
 
 __all__ = ["HostRecap"]  # part of ConvergeResult's interface; it lives with the runner
 
@@ -38,54 +39,6 @@ PASSWORD_FILES = {
     "become": "--become-password-file",
     "ssh": "--connection-password-file",
 }
-
-
-TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
-
-
-def mitogen_strategy_dir() -> str:
-    """Mitogen for Ansible's strategy plugins (mitogen_linear keeps each task's order)."""
-    try:
-        import ansible_mitogen
-    except ImportError:
-        raise AnsibleFailed("mitogen is not installed (make venv)") from None
-    return str(Path(ansible_mitogen.__file__).parent / "plugins" / "strategy")
-
-
-def mitogen_requested(environ: Mapping[str, str]) -> bool:
-    """GOVOPS_MITOGEN=1: converges, the runbooks' Ansible steps and Molecule through Mitogen."""
-    return environ.get("GOVOPS_MITOGEN", "").strip().lower() in TRUE_WORDS
-
-
-def use_mitogen(env: MutableMapping[str, str]) -> None:
-    """Point ansible-playbook's environment at Mitogen's strategy (measured in
-    bench/converge.py, issue 19: no new SSH session and interpreter per task on each host)."""
-    env["ANSIBLE_STRATEGY_PLUGINS"] = mitogen_strategy_dir()
-    env["ANSIBLE_STRATEGY"] = "mitogen_linear"
-
-
-def ansible_environment(
-    environ: Mapping[str, str],
-    *,
-    root: Path,
-    env_name: str,
-    cache_root: Path,
-    mitogen: bool | None = None,
-) -> dict[str, str]:
-    """ansible-playbook's environment for ENV, the same for `govops converge` and the runbooks'
-    Ansible steps: roles beside the playbooks, ENV's own fact cache, Mitogen when asked
-    (`mitogen`, else GOVOPS_MITOGEN)."""
-    env = dict(environ)
-    # Roles live beside the playbooks' folder; say so even when ANSIBLE_CONFIG points at
-    # another configuration (the benchmark's "Ansible defaults" run).
-    env.setdefault("ANSIBLE_ROLES_PATH", str(root / "roles"))
-    # Facts are cached per cache dir and environment: `make lab` and a test lab share host
-    # names (hue-db, monitor), never facts (smart gathering would trust the other's).
-    env.setdefault("ANSIBLE_CACHE_PLUGIN_CONNECTION", str(cache_root / "ansible-facts" / env_name))
-    env.setdefault("PYTHONUNBUFFERED", "1")
-    if mitogen if mitogen is not None else mitogen_requested(env):
-        use_mitogen(env)
-    return env
 
 
 class ConvergeInputError(GovopsError):

@@ -25,10 +25,10 @@ from pathlib import Path
 
 import pytest
 
-from govops.ansible.converge import mitogen_requested, use_mitogen
 from govops.lab.image import ensure_image
 from govops.lab.paths import LabPaths
 from govops.lab.podman import Podman, write_containers_conf
+from govops.playbook_env import mitogen_requested, use_mitogen
 
 pytestmark = pytest.mark.lab
 

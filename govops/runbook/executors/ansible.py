@@ -19,8 +19,8 @@ from typing import Any
 
 from pydantic import Field
 
-from govops.ansible.converge import ansible_environment
 from govops.paths import cache_dir
+from govops.playbook_env import ansible_environment
 from govops.runbook.executors.base import Args, ExecContext, Executor, ExecutorError, Outcome
 from govops.runbook.executors.process import run_logged
 
