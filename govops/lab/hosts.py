@@ -24,7 +24,13 @@ import paramiko
 from govops.errors import GovopsError
 from govops.lab.image import HOSTKEY_PATH
 from govops.lab.paths import LabPaths, file_lock
-from govops.lab.podman import Podman, PodmanError, ensure_inotify, write_containers_conf
+from govops.lab.podman import (
+    Podman,
+    PodmanError,
+    ensure_inotify,
+    ensure_neighbour_table,
+    write_containers_conf,
+)
 from govops.lab.sshkeys import (
     HostKeys,
     ensure_keypair,
@@ -348,9 +354,9 @@ Progress = Callable[[str, bool], None]  # (host name, ok) after each host
 
 def prepare(podman: Podman, paths: LabPaths, topology: Topology, report: UpReport) -> None:
     """Machine-wide and lab-wide prerequisites; each step is a no-op when already done."""
-    note = ensure_inotify()
-    if note:
-        report.notes.append(note)
+    for note in (ensure_inotify(), ensure_neighbour_table()):
+        if note:
+            report.notes.append(note)
     ensure_keypair(paths)
     if ensure_network(podman, topology):
         report.notes.append(f"created network {topology.network.name} ({topology.network.subnet})")

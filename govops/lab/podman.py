@@ -12,7 +12,7 @@ import json
 import os
 import random
 import subprocess
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,15 @@ INOTIFY_SYSCTL = Path("/proc/sys/fs/inotify/max_user_instances")
 # Each systemd container takes several inotify instances; past ~25 containers boots hang
 # with "Too many open files" at the default of 128.
 INOTIFY_MINIMUM = 4096
+# The kernel's ARP table is one for all network namespaces, 1,024 entries at most by default
+# (gc_thresh3): the whole nation's 274 hosts, each knowing its peers and `monitor` knowing every
+# host, overflow it ("neighbour: arp_cache: neighbor table overflow!") and hosts become
+# unreachable ("No route to host") mid-converge — measured on the nation's fourth wave. Raised
+# as a node with many containers is (only ever raised, never lowered).
+NEIGHBOUR_MINIMUMS = {
+    Path(f"/proc/sys/net/ipv4/neigh/default/gc_thresh{level}"): minimum
+    for level, minimum in ((1, 4096), (2, 8192), (3, 16384))
+}
 
 
 class PodmanError(GovopsError):
@@ -96,21 +105,41 @@ class Podman:
 
 def ensure_inotify(minimum: int = INOTIFY_MINIMUM, sysctl: Path = INOTIFY_SYSCTL) -> str | None:
     """Raise fs.inotify.max_user_instances to `minimum`; return a message saying what was done."""
-    try:
-        current = int(sysctl.read_text().strip())
-    except (OSError, ValueError):
-        return None
-    if current >= minimum:
-        return None
-    try:
-        sysctl.write_text(f"{minimum}\n")
-    except OSError as exc:
-        return (
-            f"fs.inotify.max_user_instances is {current} and could not be raised ({exc}); "
-            f"more than ~25 hosts may hang at boot: run `sysctl -w "
-            f"fs.inotify.max_user_instances={minimum}` as root"
-        )
-    return f"raised fs.inotify.max_user_instances from {current} to {minimum}"
+    return ensure_sysctls({sysctl: minimum}, "more than ~25 hosts may hang at boot")
+
+
+def ensure_neighbour_table(minimums: Mapping[Path, int] = NEIGHBOUR_MINIMUMS) -> str | None:
+    """Raise the ARP table's limits (see NEIGHBOUR_MINIMUMS); a message saying what was done."""
+    return ensure_sysctls(minimums, "a lab of more than ~100 hosts loses hosts to ARP overflow")
+
+
+def ensure_sysctls(minimums: Mapping[Path, int], risk: str) -> str | None:
+    """Raise each kernel setting (a /proc/sys file) below its minimum; None when all were high
+    enough (or unreadable), else a message naming what was raised or could not be."""
+    raised, refused = [], []
+    for sysctl, minimum in minimums.items():
+        name = _name(sysctl)
+        try:
+            current = int(sysctl.read_text().strip())
+        except (OSError, ValueError):
+            continue
+        if current >= minimum:
+            continue
+        try:
+            sysctl.write_text(f"{minimum}\n")
+        except OSError as exc:
+            refused.append(f"{name} is {current} and could not be raised ({exc})")
+        else:
+            raised.append(f"{name} from {current} to {minimum}")
+    if refused:
+        wanted = " ".join(f"{_name(p)}={m}" for p, m in minimums.items())
+        return f"{'; '.join(refused)}; {risk}: run `sysctl -w {wanted}` as root"
+    return f"raised {', '.join(raised)}" if raised else None
+
+
+def _name(sysctl: Path) -> str:
+    """/proc/sys/fs/inotify/max_user_instances → fs.inotify.max_user_instances."""
+    return ".".join(sysctl.parts[3:]) if sysctl.parts[:3] == ("/", "proc", "sys") else sysctl.name
 
 
 def used_networks(podman: Podman) -> list[ipaddress.IPv4Network]:

@@ -13,6 +13,8 @@ from govops.lab.podman import (
     CONTAINERS_CONF,
     Podman,
     ensure_inotify,
+    ensure_neighbour_table,
+    ensure_sysctls,
     free_subnet,
     write_containers_conf,
 )
@@ -70,3 +72,34 @@ def test_free_subnet_stays_clear_of_the_rendered_lab_subnet() -> None:
 def test_no_free_subnet_is_an_error() -> None:
     with pytest.raises(LookupError):
         free_subnet([ipaddress.IPv4Network("10.0.0.0/8")])
+
+
+def test_the_arp_table_is_raised_never_lowered(tmp_path: Path) -> None:
+    """The nation's 274 hosts overflowed the kernel's 1,024 ARP entries (shared by every
+    network namespace): lab up raises the three thresholds that are below their minimum."""
+    files = {tmp_path / f"gc_thresh{i}": v for i, v in ((1, 128), (2, 512), (3, 20000))}
+    for path, value in files.items():
+        path.write_text(f"{value}\n")
+    minimums = dict(zip(files, (4096, 8192, 16384), strict=True))
+    message = ensure_neighbour_table(minimums)
+    assert message == "raised gc_thresh1 from 128 to 4096, gc_thresh2 from 512 to 8192"
+    assert [int(p.read_text()) for p in files] == [4096, 8192, 20000]
+    assert ensure_neighbour_table(minimums) is None
+
+
+def test_a_sysctl_that_cannot_be_raised_says_how(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    unreadable = tmp_path / "gc_thresh1"
+    unreadable.mkdir()  # unreadable settings are skipped, not fatal
+    assert ensure_sysctls({unreadable: 4096}, "risk") is None
+    refused = tmp_path / "gc_thresh3"
+    refused.write_text("1024\n")
+
+    def not_root(self: Path, *args: object, **kwargs: object) -> int:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "write_text", not_root)  # as a user who is not root
+    message = ensure_sysctls({refused: 16384}, "hosts lost to ARP overflow")
+    assert message is not None and message.startswith("gc_thresh3 is 1024 and could not")
+    assert message.endswith("hosts lost to ARP overflow: run `sysctl -w gc_thresh3=16384` as root")
