@@ -24,13 +24,7 @@ import paramiko
 from govops.errors import GovopsError
 from govops.lab.image import HOSTKEY_PATH
 from govops.lab.paths import LabPaths, file_lock
-from govops.lab.podman import (
-    Podman,
-    PodmanError,
-    ensure_inotify,
-    ensure_neighbour_table,
-    write_containers_conf,
-)
+from govops.lab.podman import Podman, PodmanError, kernel_limits, write_containers_conf
 from govops.lab.sshkeys import (
     HostKeys,
     ensure_keypair,
@@ -354,9 +348,7 @@ Progress = Callable[[str, bool], None]  # (host name, ok) after each host
 
 def prepare(podman: Podman, paths: LabPaths, topology: Topology, report: UpReport) -> None:
     """Machine-wide and lab-wide prerequisites; each step is a no-op when already done."""
-    for note in (ensure_inotify(), ensure_neighbour_table()):
-        if note:
-            report.notes.append(note)
+    report.notes += kernel_limits()
     ensure_keypair(paths)
     if ensure_network(podman, topology):
         report.notes.append(f"created network {topology.network.name} ({topology.network.subnet})")

@@ -113,6 +113,11 @@ def ensure_neighbour_table(minimums: Mapping[Path, int] = NEIGHBOUR_MINIMUMS) ->
     return ensure_sysctls(minimums, "a lab of more than ~100 hosts loses hosts to ARP overflow")
 
 
+def kernel_limits() -> list[str]:
+    """What a lab of many containers needs of the kernel, raised; what was done, said."""
+    return [note for note in (ensure_inotify(), ensure_neighbour_table()) if note]
+
+
 def ensure_sysctls(minimums: Mapping[Path, int], risk: str) -> str | None:
     """Raise each kernel setting (a /proc/sys file) below its minimum; None when all were high
     enough (or unreadable), else a message naming what was raised or could not be."""
