@@ -338,7 +338,11 @@ def rehearse_cmd(
     chosen = sorted({h.province for h in selected if h.province})
     paths = LabPaths.default()
     rehearser = Rehearser(
-        *(env, chosen, approver, paths, lambda line: err.rule(line[3:-3])),
+        env,
+        chosen,
+        approver,
+        paths,
+        lambda line: err.rule(line[3:-3]),
         wave=wave,
         topology=topology,
     )

@@ -141,6 +141,8 @@ class Rehearser:
         if len(self.waves) == 1:
             proc = self._call(["converge", "--env", self.result.env], "govops converge")
             return _last_line(proc.stdout) or "converged"
+        if self.topology is None:
+            raise StageFailed("a lab of several waves needs its topology (a bug)")
         started: list[str] = []
         summaries = []
         for number, wave in enumerate(self.waves, 1):
@@ -149,8 +151,6 @@ class Rehearser:
             if number > 1:
                 self._up(started)
             began = time.monotonic()
-            if self.topology is None:
-                raise StageFailed("a lab of several waves needs its topology (a bug)")
             limit = wave_limit(self.topology, wave)
             args = ["converge", "--env", self.result.env, "--limit", limit]
             proc = self._call(args, f"govops converge (wave {number})")

@@ -442,13 +442,18 @@ def test_fabric_runs_a_command_with_host_keys_checked(
 # --- Ansible --------------------------------------------------------------------------------
 
 
-def test_ansible_playbook_limit_check_mode_and_failure(tmp_path: Path) -> None:
+def local_inventory(tmp_path: Path) -> None:
+    """inventory/hosts.yml: localhost, local connection, in province_hue."""
     (tmp_path / "inventory").mkdir()
     (tmp_path / "inventory" / "hosts.yml").write_text(
         "all:\n  children:\n    province_hue:\n      hosts:\n        localhost:\n"
         "          ansible_connection: local\n"
         '          ansible_python_interpreter: "{{ ansible_playbook_python }}"\n'
     )
+
+
+def test_ansible_playbook_limit_check_mode_and_failure(tmp_path: Path) -> None:
+    local_inventory(tmp_path)
     target = tmp_path / "made.txt"
     (tmp_path / "play.yml").write_text(
         "- hosts: all\n  gather_facts: false\n  tasks:\n"
@@ -498,12 +503,7 @@ def test_ansible_step_runs_with_converges_environment(
 ) -> None:
     """GOVOPS_MITOGEN=1 takes the runbooks' Ansible steps through Mitogen like `govops converge`,
     and their facts are cached under the environment's own folder."""
-    (tmp_path / "inventory").mkdir()
-    (tmp_path / "inventory" / "hosts.yml").write_text(
-        "all:\n  children:\n    province_hue:\n      hosts:\n        localhost:\n"
-        "          ansible_connection: local\n"
-        '          ansible_python_interpreter: "{{ ansible_playbook_python }}"\n'
-    )
+    local_inventory(tmp_path)
     target = tmp_path / "env.txt"
     (tmp_path / "play.yml").write_text(
         "- hosts: all\n  gather_facts: false\n  tasks:\n"
@@ -564,12 +564,7 @@ def test_dry_run_check_runs_ansible_in_check_mode(tmp_path: Path) -> None:
     from govops.runbook.plan import check_ansible
     from tests.fixtures.runbook import runbook_doc, small_environment, step
 
-    (tmp_path / "inventory").mkdir()
-    (tmp_path / "inventory" / "hosts.yml").write_text(
-        "all:\n  children:\n    province_hue:\n      hosts:\n        localhost:\n"
-        "          ansible_connection: local\n"
-        '          ansible_python_interpreter: "{{ ansible_playbook_python }}"\n'
-    )
+    local_inventory(tmp_path)
     target = tmp_path / "never.txt"
     (tmp_path / "play.yml").write_text(
         "- hosts: all\n  gather_facts: false\n  tasks:\n"
