@@ -1,8 +1,13 @@
-"""Every role's Molecule scenario, as CI runs it: `molecule test` in the role's folder.
+"""Every role's Molecule scenario, as CI runs it: the sequence `molecule test` would run.
 
-`molecule test` is the whole sequence the scenario declares: destroy, syntax, create, prepare,
-converge, idempotence (a second converge must change nothing), check mode, verify, destroy.
-Each run is isolated from the others and from a running `make lab`:
+The scenario's declared `test_sequence` (destroy, syntax, create, prepare, converge,
+idempotence: a second converge must change nothing, check mode, verify, destroy), one
+`molecule <action>` at a time in the role's folder, and `molecule destroy` after a failure as
+`molecule test` does. One action at a time because Mitogen (GOVOPS_MITOGEN=1) can carry the
+scenario's own playbooks but not the podman driver's create and destroy: those start the
+containers with async tasks on localhost, which Mitogen's local connection cannot wait on (it
+also wants sudo for `become`). Each run is isolated from the others and from a running
+`make lab`:
 
 - its container and network names carry a unique GOVOPS_MOLECULE_SUFFIX (the scenarios find
   their hosts by group, never by name);
@@ -24,6 +29,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+import yaml
 
 from govops.lab.image import ensure_image
 from govops.lab.paths import LabPaths
@@ -41,6 +47,12 @@ ROLES = [r for r in SCENARIOS if r in os.environ.get("GOVOPS_MOLECULE_ROLES", r)
 # A scenario that hangs (a container that never boots, a retry loop) must not eat the suite.
 TIMEOUT_SECONDS = 900
 TAIL_LINES = 80
+# The podman driver's own playbooks (module docstring: not through Mitogen). `molecule create`
+# on its own also runs the scenario's prepare, so prepare never goes through Mitogen either.
+DRIVER_ACTIONS = frozenset({"create", "destroy", "syntax", "dependency", "cleanup"})
+# `molecule check` on its own destroys and recreates the instances around the check; in
+# `molecule test` the action is only the converge playbook in check mode.
+COMMANDS = {"check": ("converge", "--", "--check")}
 
 
 @pytest.fixture(scope="module")
@@ -70,11 +82,27 @@ def molecule_env(role: str, tmp_path: Path, image: str, conf: Path) -> dict[str,
     )
     # The repository's ansible.cfg is for the estate; Molecule writes its own for the scenario.
     env.pop("ANSIBLE_CONFIG", None)
-    # GOVOPS_MITOGEN=1: the scenarios through Mitogen (podman connections become mitogen_podman),
-    # the condition for making it the converge's default (issue 19).
-    if mitogen_requested(env):
-        use_mitogen(env)
     return env
+
+
+def sequence(role: str) -> list[str]:
+    """The actions `molecule test` runs for ROLE's scenario, as its molecule.yml declares them."""
+    path = REPO / "roles" / role / "molecule" / "default" / "molecule.yml"
+    declared = yaml.safe_load(path.read_text(encoding="utf-8")).get("scenario", {})
+    actions = declared.get("test_sequence")
+    assert actions, f"{path}: scenario.test_sequence is missing; expected the list of actions"
+    return [str(a) for a in actions]
+
+
+def action_env(action: str, env: dict[str, str]) -> dict[str, str]:
+    """ENV for one action: under GOVOPS_MITOGEN=1 the scenario's own playbooks go through
+    Mitogen (podman connections become mitogen_podman), the condition for making it the
+    converge's default (issue 19); the driver's actions never do."""
+    if action in DRIVER_ACTIONS or not mitogen_requested(env):
+        return env
+    through = dict(env)
+    use_mitogen(through)
+    return through
 
 
 def leftovers(podman: Podman, suffix: str) -> list[str]:
@@ -86,36 +114,47 @@ def leftovers(podman: Podman, suffix: str) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize("role", ROLES)
-def test_molecule_scenario_passes(role: str, tmp_path: Path, lab_image: tuple[str, Path]) -> None:
-    image, conf = lab_image
-    env = molecule_env(role, tmp_path, image, conf)
-    started = time.monotonic()
+def molecule(action: str, role: str, env: dict[str, str], deadline: float) -> tuple[str, int]:
+    """`molecule ACTION` in ROLE's folder: its output and exit code (-1 past DEADLINE)."""
     try:
         proc = subprocess.run(
-            [str(BIN / "molecule"), "test"],
+            [str(BIN / "molecule"), *COMMANDS.get(action, (action,))],
             cwd=REPO / "roles" / role,
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
-            timeout=TIMEOUT_SECONDS,
+            timeout=max(1.0, deadline - time.monotonic()),
             check=False,
         )
-        output, returncode = proc.stdout, proc.returncode
     except subprocess.TimeoutExpired as exc:
         raw = exc.stdout or ""
-        output = raw.decode(errors="replace") if isinstance(raw, bytes) else raw
-        returncode = -1
-        subprocess.run(
-            [str(BIN / "molecule"), "destroy"], cwd=REPO / "roles" / role, env=env, check=False
-        )
+        text = raw.decode(errors="replace") if isinstance(raw, bytes) else raw
+        return text + f"\n(timed out: the scenario's {TIMEOUT_SECONDS} s are spent)\n", -1
+    return proc.stdout, proc.returncode
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_molecule_scenario_passes(role: str, tmp_path: Path, lab_image: tuple[str, Path]) -> None:
+    image, conf = lab_image
+    env = molecule_env(role, tmp_path, image, conf)
+    started = time.monotonic()
+    deadline = started + TIMEOUT_SECONDS
+    output, returncode, failed = "", 0, ""
+    for action in sequence(role):
+        text, returncode = molecule(action, role, action_env(action, env), deadline)
+        output += text
+        if returncode != 0:
+            failed = action
+            # As `molecule test` does: leave nothing behind after a failed action.
+            output += molecule("destroy", role, env, time.monotonic() + TIMEOUT_SECONDS)[0]
+            break
     seconds = time.monotonic() - started
     (tmp_path / "molecule.log").write_text(output, encoding="utf-8")
     tail = "\n".join(output.splitlines()[-TAIL_LINES:])
     print(f"molecule test {role}: exit {returncode} in {seconds:.0f} s")
     assert returncode == 0, (
-        f"`molecule test` of role {role} exited {returncode} after {seconds:.0f} s "
+        f"`molecule {failed}` of role {role} exited {returncode} after {seconds:.0f} s "
         f"(full log: {tmp_path / 'molecule.log'}); last {TAIL_LINES} lines:\n{tail}"
     )
     left = leftovers(Podman(conf), env["GOVOPS_MOLECULE_SUFFIX"])
