@@ -11,6 +11,7 @@ from pathlib import Path
 from govops.errors import GovopsError
 
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+FALSE_WORDS = frozenset({"0", "false", "no", "off"})
 
 
 def mitogen_strategy_dir() -> str:
@@ -23,8 +24,19 @@ def mitogen_strategy_dir() -> str:
 
 
 def mitogen_requested(environ: Mapping[str, str]) -> bool:
-    """GOVOPS_MITOGEN=1: converges, the runbooks' Ansible steps and Molecule through Mitogen."""
-    return environ.get("GOVOPS_MITOGEN", "").strip().lower() in TRUE_WORDS
+    """GOVOPS_MITOGEN=1: converges and the runbooks' Ansible steps through Mitogen (opt-in until
+    the lab proofs pass with it; Molecule's scenarios default to it, tests/integration/
+    test_molecule.py). A word it does not know is refused, not read as "off"."""
+    word = environ.get("GOVOPS_MITOGEN", "").strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if not word or word in FALSE_WORDS:
+        return False
+    raise GovopsError(
+        f"environment variable GOVOPS_MITOGEN={word!r}: expected one of "
+        f"{', '.join(sorted(TRUE_WORDS))} (through Mitogen) "
+        f"or {', '.join(sorted(FALSE_WORDS))} (Ansible's own strategy, the default)"
+    )
 
 
 def use_mitogen(env: MutableMapping[str, str]) -> None:

@@ -3,11 +3,11 @@
 The scenario's declared `test_sequence` (destroy, syntax, create, prepare, converge,
 idempotence: a second converge must change nothing, check mode, verify, destroy), one
 `molecule <action>` at a time in the role's folder, and `molecule destroy` after a failure as
-`molecule test` does. One action at a time because Mitogen (GOVOPS_MITOGEN=1) can carry the
-scenario's own playbooks but not the podman driver's create and destroy: those start the
-containers with async tasks on localhost, which Mitogen's local connection cannot wait on (it
-also wants sudo for `become`). Each run is isolated from the others and from a running
-`make lab`:
+`molecule test` does. One action at a time because Mitogen (the scenarios' default here,
+GOVOPS_MITOGEN=0 for Ansible's own strategy) can carry the scenario's own playbooks but not the
+podman driver's create and destroy: those start the containers with async tasks on localhost,
+which Mitogen's local connection cannot wait on (it also wants sudo for `become`). Each run is
+isolated from the others and from a running `make lab`:
 
 - its container and network names carry a unique GOVOPS_MOLECULE_SUFFIX (the scenarios find
   their hosts by group, never by name);
@@ -82,6 +82,9 @@ def molecule_env(role: str, tmp_path: Path, image: str, conf: Path) -> dict[str,
     )
     # The repository's ansible.cfg is for the estate; Molecule writes its own for the scenario.
     env.pop("ANSIBLE_CONFIG", None)
+    # Every scenario passes through Mitogen (issue 19: 16 of 16, 2026-12-04), so it is the
+    # scenarios' default here; `govops converge` keeps it opt-in until the lab proofs pass too.
+    env.setdefault("GOVOPS_MITOGEN", "1")
     return env
 
 
@@ -95,9 +98,8 @@ def sequence(role: str) -> list[str]:
 
 
 def action_env(action: str, env: dict[str, str]) -> dict[str, str]:
-    """ENV for one action: under GOVOPS_MITOGEN=1 the scenario's own playbooks go through
-    Mitogen (podman connections become mitogen_podman), the condition for making it the
-    converge's default (issue 19); the driver's actions never do."""
+    """ENV for one action: the scenario's own playbooks go through Mitogen (podman connections
+    become mitogen_podman) unless GOVOPS_MITOGEN=0; the driver's actions never do."""
     if action in DRIVER_ACTIONS or not mitogen_requested(env):
         return env
     through = dict(env)

@@ -27,7 +27,9 @@ from govops.ansible.converge import (
     summary,
 )
 from govops.ansible.playbook import asked_passwords, recap_from_stats, run_playbook
+from govops.errors import GovopsError
 from govops.lab.paths import LabPaths
+from govops.playbook_env import mitogen_requested
 
 # A `playbook_on_stats` event's data, as ansible-runner hands it over.
 STATS = {
@@ -276,6 +278,15 @@ def test_mitogen_runs_the_same_tasks_and_is_chosen_by_flag_or_environment(local:
     # The flag wins over the environment; without either, Ansible's own strategy.
     plain, lines = run_local(local, mitogen=False, environ={"GOVOPS_MITOGEN": "1"})
     assert plain.ok and "strategy=linear" in "\n".join(lines)
+    plain, lines = run_local(local, environ={"GOVOPS_MITOGEN": ""})
+    assert plain.ok and "strategy=linear" in "\n".join(lines)
+
+
+def test_a_word_govops_mitogen_does_not_know_is_refused() -> None:
+    assert mitogen_requested({"GOVOPS_MITOGEN": " Yes "}) and not mitogen_requested({})
+    assert not mitogen_requested({"GOVOPS_MITOGEN": "0"})
+    with pytest.raises(GovopsError, match=r"GOVOPS_MITOGEN='maybe': expected one of 1, on"):
+        mitogen_requested({"GOVOPS_MITOGEN": "maybe"})
 
 
 def test_check_mode_changes_nothing_and_failures_are_counted(local: Path) -> None:
