@@ -1,13 +1,13 @@
 """Every role's Molecule scenario, as CI runs it: the sequence `molecule test` would run.
 
-The scenario's declared `test_sequence` (destroy, syntax, create, prepare, converge,
-idempotence: a second converge must change nothing, check mode, verify, destroy), one
-`molecule <action>` at a time in the role's folder, and `molecule destroy` after a failure as
-`molecule test` does. One action at a time because Mitogen (the scenarios' default here,
-GOVOPS_MITOGEN=0 for Ansible's own strategy) can carry the scenario's own playbooks but not the
-podman driver's create and destroy: those start the containers with async tasks on localhost,
-which Mitogen's local connection cannot wait on (it also wants sudo for `become`). Each run is
-isolated from the others and from a running `make lab`:
+`molecule test` in the role's folder runs the scenario's declared `test_sequence` (destroy,
+syntax, create, prepare, converge, idempotence: a second converge must change nothing, check
+mode, verify, destroy). Under GOVOPS_MITOGEN=1 the same sequence runs one `molecule <action>` at
+a time, with `molecule destroy` after a failure as `molecule test` does, because Mitogen can carry the scenario's own playbooks but not the podman
+driver's create and destroy: those start the containers with async tasks on localhost, which
+Mitogen's local connection cannot wait on (it also wants sudo for `become`). Opt-in: its speed
+has exposed two races so far (alertmanager's reload, lgsp_gateway's checks after a reload; see
+docs/converge-speed.md). Each run is isolated from the others and from a running `make lab`:
 
 - its container and network names carry a unique GOVOPS_MOLECULE_SUFFIX (the scenarios find
   their hosts by group, never by name);
@@ -82,9 +82,6 @@ def molecule_env(role: str, tmp_path: Path, image: str, conf: Path) -> dict[str,
     )
     # The repository's ansible.cfg is for the estate; Molecule writes its own for the scenario.
     env.pop("ANSIBLE_CONFIG", None)
-    # Every scenario passes through Mitogen (issue 19: 16 of 16, 2026-12-04), so it is the
-    # scenarios' default here; `govops converge` keeps it opt-in until the lab proofs pass too.
-    env.setdefault("GOVOPS_MITOGEN", "1")
     return env
 
 
@@ -143,12 +140,13 @@ def test_molecule_scenario_passes(role: str, tmp_path: Path, lab_image: tuple[st
     started = time.monotonic()
     deadline = started + TIMEOUT_SECONDS
     output, returncode, failed = "", 0, ""
-    for action in sequence(role):
+    for action in sequence(role) if mitogen_requested(env) else ["test"]:
         text, returncode = molecule(action, role, action_env(action, env), deadline)
         output += text
         if returncode != 0:
             failed = action
-            # As `molecule test` does: leave nothing behind after a failed action.
+            # As `molecule test` does: leave nothing behind after a failed action (after a
+            # failed `molecule test` this finds nothing left).
             output += molecule("destroy", role, env, time.monotonic() + TIMEOUT_SECONDS)[0]
             break
     seconds = time.monotonic() - started
