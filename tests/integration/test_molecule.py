@@ -3,9 +3,10 @@
 `molecule test` in the role's folder runs the scenario's declared `test_sequence` (destroy,
 syntax, create, prepare, converge, idempotence: a second converge must change nothing, check
 mode, verify, destroy). Under GOVOPS_MITOGEN=1 the same sequence runs one `molecule <action>` at
-a time, with `molecule destroy` after a failure as `molecule test` does, because Mitogen can carry the scenario's own playbooks but not the podman
-driver's create and destroy: those start the containers with async tasks on localhost, which
-Mitogen's local connection cannot wait on (it also wants sudo for `become`). Opt-in: its speed
+a time, with `molecule destroy` after a failure as `molecule test` does, because Mitogen can
+carry the scenario's own playbooks but not the podman driver's create and destroy: those start
+the containers with async tasks on localhost, which Mitogen's local connection cannot wait on
+(it also wants sudo for `become`). Opt-in: its speed
 has exposed two races so far (alertmanager's reload, lgsp_gateway's checks after a reload; see
 docs/converge-speed.md). Each run is isolated from the others and from a running `make lab`:
 
@@ -96,7 +97,7 @@ def sequence(role: str) -> list[str]:
 
 def action_env(action: str, env: dict[str, str]) -> dict[str, str]:
     """ENV for one action: the scenario's own playbooks go through Mitogen (podman connections
-    become mitogen_podman) unless GOVOPS_MITOGEN=0; the driver's actions never do."""
+    become mitogen_podman) under GOVOPS_MITOGEN=1; the driver's actions never do."""
     if action in DRIVER_ACTIONS or not mitogen_requested(env):
         return env
     through = dict(env)
