@@ -24,9 +24,9 @@ def mitogen_strategy_dir() -> str:
 
 
 def mitogen_requested(environ: Mapping[str, str]) -> bool:
-    """GOVOPS_MITOGEN=1: converges, the runbooks' Ansible steps and Molecule's scenarios through
-    Mitogen (opt-in until the lab proofs and Molecule pass with it). A word it does not know is
-    refused, not read as "off"."""
+    """GOVOPS_MITOGEN=1: converges and the runbooks' Ansible steps through Mitogen (opt-in until
+    the lab proofs pass with it; Molecule's scenarios default to it, tests/integration/
+    test_molecule.py). A word it does not know is refused, not read as "off"."""
     word = environ.get("GOVOPS_MITOGEN", "").strip().lower()
     if word in TRUE_WORDS:
         return True

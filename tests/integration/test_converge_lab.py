@@ -67,7 +67,9 @@ def converge_logged(lab: ConvergedLab, **kwargs: Any) -> tuple[ConvergeResult, l
 
 def assert_nothing_changed(result: ConvergeResult, lines: list[str], what: str) -> None:
     tail = "\n".join(lines[-40:])
-    assert result.ok, f"{what}: failed on {result.failed_hosts}:\n{tail}"
+    # The hosts' own messages: a recap's tail does not say why a host failed or was unreachable.
+    why = "\n".join(line for line in lines if line.startswith(("fatal:", "failed:")))
+    assert result.ok, f"{what}: failed on {result.failed_hosts}:\n{why}\n...\n{tail}"
     changed = {h: r.changed for h, r in result.recap.items() if r.changed}
     assert not changed, (
         f"{what} changed {changed} (recap changed=); tasks that changed: "
