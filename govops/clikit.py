@@ -6,6 +6,7 @@ monitoring, converge, plan) import it without importing the top-level CLI that r
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from collections.abc import Callable
@@ -18,9 +19,9 @@ from rich.console import Console
 from rich.markup import escape
 
 from govops.errors import GovopsError, InputError
-from govops.paths import repo_root
+from govops.paths import inventory_dir, repo_root
 from govops.redact import redact_text
-from govops.registry import estate_path, load_estate
+from govops.registry import load_estate
 from govops.registry.estate import Estate
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -92,5 +93,9 @@ def env_option(default: str = "production") -> Callable[[F], F]:
 
 
 def open_estate(env: str) -> tuple[Path, Estate]:
-    root = repo_root()
-    return root, load_estate(estate_path(root / "inventories", env))
+    """The checkout's root and ENV's estate (from inventory_dir)."""
+    path = inventory_dir(env) / "estate.yml"
+    estate = load_estate(path)
+    if os.environ.get("GOVOPS_INVENTORY") and estate.environment != env:
+        raise InputError(path, "environment", f"{env!r} (GOVOPS_INVENTORY)", estate.environment)
+    return repo_root(), estate

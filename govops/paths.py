@@ -26,6 +26,14 @@ def repo_root(start: Path | None = None) -> Path:
     )
 
 
+def inventory_dir(env: str) -> Path:
+    """inventories/ENV: the checkout's, or GOVOPS_INVENTORY, which the runbook engine sets for
+    the commands its steps run (a throwaway lab's inventory lives outside the checkout)."""
+    if inventory := os.environ.get("GOVOPS_INVENTORY"):
+        return Path(inventory)
+    return repo_root() / "inventories" / env
+
+
 def cache_dir() -> Path:
     """Built things (lab image, keys, state) live here, never in the repo."""
     base = os.environ.get("GOVOPS_CACHE") or str(Path.home() / ".cache" / "govops")

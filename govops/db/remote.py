@@ -94,11 +94,11 @@ class SshRunner:
     def _address(self, host: str) -> str | None:
         """The inventory's address for `host` (inventories/ENV/hosts.yml), as the runbooks'
         `resolve: inventory`; None: the name as it is (DNS, ~/.ssh/config)."""
-        from govops.paths import repo_root
+        from govops.paths import inventory_dir
         from govops.runbook.context import inventory_addresses
 
         if self._addresses is None:
-            self._addresses = inventory_addresses(repo_root() / "inventories" / self.env)
+            self._addresses = inventory_addresses(inventory_dir(self.env))
         return self._addresses.get(host)
 
     def run(self, host: str, command: str, *, timeout: float | None = None) -> Result:

@@ -16,7 +16,6 @@ or set GOVOPS_DNS_SERVER, GOVOPS_DNS_KEY_FILE (and GOVOPS_DNS_RESOLVER) for a ru
 from __future__ import annotations
 
 import json
-import os
 import time
 from datetime import datetime
 from pathlib import Path
@@ -24,34 +23,15 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from govops.clikit import env_option, err, handle_errors, out
-from govops.clikit import open_estate as _open_checkout_estate
+from govops.clikit import env_option, err, handle_errors, open_estate, out
 from govops.dns import records, update
 from govops.dns import state as st
 from govops.errors import InputError
 from govops.paths import cache_dir
-from govops.registry.estate import Estate, load_estate
+from govops.registry.estate import Estate
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
 LAB_KEY = "lab/secrets/dns-tsig-cutover"  # where the role's password lookup keeps it
-
-
-def open_estate(env: str) -> tuple[Path, Estate]:
-    """The estate of ENV: the checkout's, or the one in GOVOPS_INVENTORY (inventories/ENV), which
-    the runbook engine sets for its commands (a throwaway lab's estate lives elsewhere)."""
-    inventory = os.environ.get("GOVOPS_INVENTORY")
-    if inventory:
-        path = Path(inventory)
-        estate = load_estate(path / "estate.yml")
-        if estate.environment != env:
-            raise InputError(
-                path / "estate.yml",
-                "environment",
-                f"{env!r} (GOVOPS_INVENTORY)",
-                estate.environment,
-            )
-        return path.parent, estate
-    return _open_checkout_estate(env)
 
 
 def _vn(t: datetime | None) -> str:

@@ -16,6 +16,7 @@ from rich.table import Table
 
 from govops.clikit import env_option, err, handle_errors, open_estate, out
 from govops.errors import InputError
+from govops.paths import inventory_dir
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -74,8 +75,8 @@ def _jobs(
 ) -> list[tuple[str, str, list[Any]]]:
     from govops.inherit.config import absorbed, resolve
 
-    root, estate = open_estate(env)
-    config = config_path or root / "inventories" / env / "inherit.yml"
+    _, estate = open_estate(env)
+    config = config_path or inventory_dir(env) / "inherit.yml"
     sources: dict[str, str] = {}
     for item in source_opts:
         name, sep, dsn = item.partition("=")

@@ -129,3 +129,24 @@ def test_readme_urls_reach_the_lab_from_the_controller() -> None:
         assert host.group(1) not in lab_hosts, f"README: {url} does not resolve from the controller"
         if host.group(1).startswith("10.213."):
             assert host.group(1) in lab_hosts.values(), f"README: {url} is no lab host's address"
+
+
+def test_commands_a_runbook_step_runs_read_the_inventory_the_engine_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engine sets GOVOPS_INVENTORY for its steps' commands: a throwaway lab's inventory lives
+    outside the checkout, and `govops inherit`/`db`/`dns` must read it, not inventories/ENV."""
+    inventory = tmp_path / "elsewhere" / "lab"
+    inventory.mkdir(parents=True)
+    (inventory / "estate.yml").write_text(
+        (ROOT / "inventories" / "lab" / "estate.yml").read_text(encoding="utf-8"), encoding="utf-8"
+    )
+    monkeypatch.setenv("GOVOPS_INVENTORY", str(inventory))
+    run = ["inherit", "run", "--province", "tuyen_quang"]
+    result = CliRunner().invoke(main, [*run, "--env", "lab"])
+    assert result.exit_code == 2, result.output
+    # The DSN file beside that estate, not the checkout's inventories/lab/inherit.yml.
+    assert f"{inventory / 'inherit.yml'}: targets.tuyen_quang" in result.output
+    result = CliRunner().invoke(main, [*run, "--env", "production"])
+    assert result.exit_code == 2, result.output
+    assert "environment: expected 'production' (GOVOPS_INVENTORY), got 'lab'" in result.output
