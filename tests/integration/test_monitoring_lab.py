@@ -385,4 +385,8 @@ def test_one_fault_is_one_page(converged_lab: ConvergedLab, record_property: Any
         names = sorted(_pairs(firing, "alertname", "province", "system"))
         raise AssertionError(f"{exc}: {names}") from None
     new = [n["payload"] for n in _notifications(lab)[seen:] if n["payload"]["status"] == "firing"]
-    assert len(new) == 1, f"pages or tickets besides the one page: {new[1:]}"
+    # A later page for the province: say what the prober sees now (which hop fails).
+    assert len(new) == 1, (
+        f"pages or tickets besides the one page: {new[1:]}; the prober now: "
+        f"{_prober_checks(lab, province, 'sso_login')}"
+    )
