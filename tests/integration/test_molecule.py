@@ -7,7 +7,7 @@ failure as `molecule test` does, because Mitogen (the scenarios' default here; G
 runs plain `molecule test` with Ansible's own strategy) can carry the scenario's own playbooks
 but not the podman driver's create and destroy: those start the containers with async tasks on
 localhost, which Mitogen's local connection cannot wait on (it also wants sudo for `become`).
-Its speed exposed two races, both mended (alertmanager's reload, lgsp_gateway's reload; see
+Its speed exposed reload races, mended in the roles (Alertmanager's SIGHUP, nginx's reload; see
 docs/converge-speed.md). Each run is isolated from the others and from a running `make lab`:
 
 - its container and network names carry a unique GOVOPS_MOLECULE_SUFFIX (the scenarios find
