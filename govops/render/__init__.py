@@ -9,6 +9,7 @@ from pathlib import Path
 from govops.registry.estate import Estate
 from govops.render.ansible import render_inventory
 from govops.render.common import RENDER_MARK, Files
+from govops.render.inherit import render_inherit
 from govops.render.lab import render_topology
 from govops.render.prometheus import render_targets
 from govops.render.pulumi import render_stacks
@@ -23,6 +24,7 @@ def render(estate: Estate) -> Files:
     files |= render_inventory(estate, base)
     files |= render_targets(estate, base)
     files |= render_topology(estate, base)
+    files |= render_inherit(estate, base)
     files |= render_stacks(estate, STACKS_DIR)
     return dict(sorted(files.items()))
 

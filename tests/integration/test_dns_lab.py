@@ -31,7 +31,6 @@ pytestmark = [pytest.mark.lab, pytest.mark.lab_proof]
 
 def dns_cli(lab: ConvergedLab, state: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = lab.lab.environ()
-    env["GOVOPS_INVENTORY"] = str(lab.lab.inventory)
     argv = [sys.executable, "-m", "govops.cli", "dns", *args]
     argv += ["--env", lab.lab.env, "--province", PROVINCE, "--state-dir", str(state)]
     return subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)

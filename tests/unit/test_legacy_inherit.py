@@ -89,3 +89,15 @@ def test_rehearsal_summary_lines_per_old_province() -> None:
     assert inheritance_lines("hue", {}) == [
         "inherited into hue: nothing (no old province merged in)"
     ]
+
+
+def test_render_writes_the_dsn_file_only_where_the_estate_runs_the_old_databases() -> None:
+    """A throwaway lab (another /16) gets its own DSNs; production's old servers are not ours."""
+    from govops.render import render
+
+    lab = render(load_estate(ROOT / "inventories/lab/estate.yml"))
+    assert lab["inventories/lab/inherit.yml"] == (ROOT / "inventories/lab/inherit.yml").read_text(
+        encoding="utf-8"
+    )
+    production = render(load_estate(ROOT / "inventories/production/estate.yml"))
+    assert not [path for path in production if path.endswith("/inherit.yml")]
