@@ -34,6 +34,12 @@ def inventory_dir(env: str) -> Path:
     return repo_root() / "inventories" / env
 
 
+def is_lab(env: str, inventory: Path) -> bool:
+    """A lab environment (`lab`, or a throwaway one of the tests) has a rendered topology: its
+    hosts are reached with the lab's own key and known_hosts, not the operator's SSH."""
+    return env == "lab" or (inventory / "topology.yml").is_file()
+
+
 def cache_dir() -> Path:
     """Built things (lab image, keys, state) live here, never in the repo."""
     base = os.environ.get("GOVOPS_CACHE") or str(Path.home() / ".cache" / "govops")

@@ -1,7 +1,8 @@
 """The one way `govops db` reaches hosts: SSH with host keys checked, as the runbooks do.
 
-In the lab, the lab's own connections (govops/lab/fabric.py: its key, its known_hosts, the
-running containers' addresses). Elsewhere, as the runbook's fabric executor: the inventory's
+In a lab (`lab`, or a throwaway one: an inventory with a rendered topology), the lab's own
+connections (govops/lab/fabric.py: its key, its known_hosts, the running containers'
+addresses). Elsewhere, as the runbook's fabric executor: the inventory's
 address for each name (inventories/ENV/hosts.yml), the operator's SSH (~/.ssh/config — ProxyJump
 through the bastion — keys or agent, ~/.ssh/known_hosts), host keys always checked
 (RejectPolicy). Every failure names the host, the command (redacted) and its
@@ -82,7 +83,9 @@ class SshRunner:
     def _connection(self, host: str) -> Any:
         if host in self._conns:
             return self._conns[host]
-        if self.env == "lab":
+        from govops.paths import inventory_dir, is_lab
+
+        if is_lab(self.env, inventory_dir(self.env)):
             from govops.lab.fabric import lab_group
 
             conn = next(iter(lab_group(self.env, [host])))

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from govops.errors import InputError
-from govops.paths import cache_dir
+from govops.paths import cache_dir, is_lab
 from govops.registry import estate_path, load_estate, provinces
 from govops.registry.estate import dns_label
 from govops.render.common import agencies
@@ -156,8 +156,7 @@ def resolve_settings(
     # Each bad setting named (--set NAME=…, GOVOPS_NAME or the runbook's settings.NAME).
     settings = validate(Settings, rendered, Path("--set"), {})
     inventory = _absolute(settings.inventory, root) or root / "inventories" / env
-    # A lab environment (`lab`, or a throwaway one of the tests) has a rendered topology.
-    lab = env == "lab" or (inventory / "topology.yml").is_file()
+    lab = is_lab(env, inventory)
 
     def path(value: str | None, lab_default: Path | None = None) -> Path | None:
         return _absolute(value, root) or (lab_default if lab else None)
