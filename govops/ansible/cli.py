@@ -71,7 +71,7 @@ QUIET_TAIL_LINES = 20
     "mitogen",
     default=None,
     help="Run through Mitogen for Ansible (a Python interpreter kept on each host; see "
-    "docs/converge-speed.md). Default: the GOVOPS_MITOGEN environment variable, else off.",
+    "docs/converge-speed.md). Default: on, unless the environment has GOVOPS_MITOGEN=0.",
 )
 @click.option(
     "--quiet",

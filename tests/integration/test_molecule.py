@@ -1,13 +1,13 @@
 """Every role's Molecule scenario, as CI runs it: the sequence `molecule test` would run.
 
-`molecule test` in the role's folder runs the scenario's declared `test_sequence` (destroy,
-syntax, create, prepare, converge, idempotence: a second converge must change nothing, check
-mode, verify, destroy), one `molecule <action>` at a time, with `molecule destroy` after a
-failure as `molecule test` does, because Mitogen (the scenarios' default here; GOVOPS_MITOGEN=0
-runs plain `molecule test` with Ansible's own strategy) can carry the scenario's own playbooks
-but not the podman driver's create and destroy: those start the containers with async tasks on
-localhost, which Mitogen's local connection cannot wait on (it also wants sudo for `become`).
-Its speed exposed reload races, mended in the roles (Alertmanager's SIGHUP, nginx's reload; see
+`molecule test` in the role's folder runs the scenario's declared `test_sequence` (destroy, syntax,
+create, prepare, converge, idempotence: a second converge must change nothing, check mode, verify,
+destroy), one `molecule <action>` at a time, with `molecule destroy` after a failure as `molecule
+test` does, because Mitogen (the default, as for every converge; GOVOPS_MITOGEN=0 runs plain
+`molecule test` with Ansible's own strategy) can carry the scenario's own playbooks but not the
+podman driver's create and destroy: those start the containers with async tasks on localhost, which
+Mitogen's local connection cannot wait on (it also wants sudo for `become`). Its speed exposed
+reload races, mended in the roles (Alertmanager's SIGHUP, nginx's reload; see
 docs/converge-speed.md). Each run is isolated from the others and from a running `make lab`:
 
 - its container and network names carry a unique GOVOPS_MOLECULE_SUFFIX (the scenarios find
@@ -83,10 +83,8 @@ def molecule_env(role: str, tmp_path: Path, image: str, conf: Path) -> dict[str,
     )
     # The repository's ansible.cfg is for the estate; Molecule writes its own for the scenario.
     env.pop("ANSIBLE_CONFIG", None)
-    # Through Mitogen by default: CI's Molecule took 62 min with Ansible's strategy, 36 with it
-    # (issue 19, docs/converge-speed.md); `govops converge` keeps it opt-in until the lab proofs
-    # pass with it.
-    env.setdefault("GOVOPS_MITOGEN", "1")
+    # Through Mitogen unless GOVOPS_MITOGEN=0, as every converge (govops.playbook_env): CI's
+    # Molecule took 62 min with Ansible's strategy, 30 with it (docs/converge-speed.md).
     return env
 
 

@@ -125,10 +125,15 @@ def test_killing_one_provinces_new_system_during_the_transfer_rolls_it_back(
             for e in audit
             if e.step_id == "transfer_endpoints" and e.action == "step.start"
         }
+        # Done = its action ran and its verification passed (step.result "done"; step.verify
+        # is only the record of a retry that found the work already done).
         verified = {
             e.province: e.at
             for e in audit
-            if e.step_id == "transfer_endpoints" and e.action == "step.verify"
+            if e.step_id == "transfer_endpoints"
+            and e.action in ("step.result", "step.verify", "step.reconcile")
+            and e.result == "done"
+            and not e.item
         }
 
     # Huế: the NDXP no longer registers its gateway; its national entry is misdirected (421).

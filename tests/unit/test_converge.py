@@ -275,16 +275,19 @@ def test_mitogen_runs_the_same_tasks_and_is_chosen_by_flag_or_environment(local:
     assert first.changes == {"a": ["Write the host's file"], "b": ["Write the host's file"]}
     again, lines = run_local(local, environ={"GOVOPS_MITOGEN": "yes"})
     assert again.ok and again.changed_hosts == [] and "strategy=mitogen_linear" in "\n".join(lines)
-    # The flag wins over the environment; without either, Ansible's own strategy.
+    # The flag wins over the environment; without either, Mitogen (the default); 0: Ansible's.
     plain, lines = run_local(local, mitogen=False, environ={"GOVOPS_MITOGEN": "1"})
     assert plain.ok and "strategy=linear" in "\n".join(lines)
-    plain, lines = run_local(local, environ={"GOVOPS_MITOGEN": ""})
+    plain, lines = run_local(local, environ={"GOVOPS_MITOGEN": "0"})
     assert plain.ok and "strategy=linear" in "\n".join(lines)
+    default, lines = run_local(local, environ={"GOVOPS_MITOGEN": ""})
+    assert default.ok and "strategy=mitogen_linear" in "\n".join(lines)
 
 
 def test_a_word_govops_mitogen_does_not_know_is_refused() -> None:
-    assert mitogen_requested({"GOVOPS_MITOGEN": " Yes "}) and not mitogen_requested({})
+    assert mitogen_requested({"GOVOPS_MITOGEN": " Yes "}) and mitogen_requested({})
     assert not mitogen_requested({"GOVOPS_MITOGEN": "0"})
+    assert not mitogen_requested({"GOVOPS_MITOGEN": " off "})
     with pytest.raises(GovopsError, match=r"GOVOPS_MITOGEN='maybe': expected one of 1, on"):
         mitogen_requested({"GOVOPS_MITOGEN": "maybe"})
 

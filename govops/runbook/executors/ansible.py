@@ -76,8 +76,8 @@ class AnsibleExecutor(Executor):
         playbook = ctx.settings.root / args.playbook
         if not playbook.is_file():
             raise ExecutorError(f"playbook {args.playbook} does not exist in {ctx.settings.root}")
-        # The same environment as `govops converge`: ENV's fact cache, Mitogen when
-        # GOVOPS_MITOGEN says so.
+        # The same environment as `govops converge`: ENV's fact cache, Mitogen unless
+        # GOVOPS_MITOGEN=0.
         env = ansible_environment(
             os.environ,
             root=ctx.settings.root,
