@@ -49,15 +49,15 @@ lint: venv ## ruff, mypy, import contracts, yamllint, ansible-lint
 unit: venv ## Unit tests only (fast, no containers)
 	$(BIN)/pytest -q tests/unit
 
-# CI runs every role's Molecule scenario (16, ~36 min through Mitogen, 62 without). The lab proofs
-# (a converged default lab, 30-40 min) run apart: with them CI would pass its 90 minutes here.
+# CI runs every role's Molecule scenario (16, ~30 min through Mitogen, 62 without). The lab proofs
+# (a converged default lab, ~60 min) run apart: with them CI would pass its 90 minutes here.
 test: system-deps venv lint render-check ## The full suite as CI runs it
 	$(BIN)/pytest -q -m "not lab_proof" tests
 
 molecule: system-deps venv ## Every role's Molecule scenario only
 	$(BIN)/pytest -q tests/integration/test_molecule.py
 
-lab-proof: system-deps venv ## Converge, monitoring and cutover proofs on a throwaway default lab (30-40 min)
+lab-proof: system-deps venv ## Converge, monitoring and cutover proofs on a throwaway default lab (~60 min)
 	$(BIN)/pytest -q -m lab_proof tests/integration
 
 bench: system-deps venv ## Benchmarks; figures are printed and reported in issue notes
