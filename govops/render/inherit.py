@@ -21,15 +21,11 @@ def render_inherit(estate: Estate, base: str) -> Files:
     sources: dict[str, str] = {}
     targets: dict[str, str] = {}
     for province in estate.provinces:
-        olds = [
-            old
-            for old in legacy_codenames(province)
-            if "legacy_sources" in getattr(hosts.get(f"legacy-{dns_label(old)}-db"), "groups", ())
-        ]
-        for old in olds:
-            ip = hosts[f"legacy-{dns_label(old)}-db"].ip
-            sources[old] = f"host={ip} dbname=legacy user=legacy sslmode=require"
-        if olds:
+        olds = {old: hosts.get(f"legacy-{dns_label(old)}-db") for old in legacy_codenames(province)}
+        found = {old: h for old, h in olds.items() if h and "legacy_sources" in h.groups}
+        for old, host in found.items():
+            sources[old] = f"host={host.ip} dbname=legacy user=legacy sslmode=require"
+        if found:
             ip = hosts[f"{dns_label(province)}-db"].ip
             targets[province] = f"host={ip} dbname=procedures user=procedures sslmode=require"
     if not sources:
