@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -73,10 +74,12 @@ def _jobs(
     target: str | None,
     config_path: Path | None,
 ) -> list[tuple[str, str, list[Any]]]:
-    from govops.inherit.config import absorbed, resolve
+    from govops.inherit.config import absorbed, lab_passfile, resolve
 
     _, estate = open_estate(env)
     config = config_path or inventory_dir(env) / "inherit.yml"
+    if passfile := lab_passfile(env, inventory_dir(env), dict(os.environ)):
+        os.environ["PGPASSFILE"] = passfile  # libpq reads it, here and in every connection
     sources: dict[str, str] = {}
     for item in source_opts:
         name, sep, dsn = item.partition("=")
@@ -135,7 +138,8 @@ def inherit_group() -> None:
     merged province's systems, remapped to the new communes and verified.
 
     DSNs: --source/--target, GOVOPS_INHERIT_SOURCE_<OLD> / GOVOPS_INHERIT_TARGET_<PROVINCE>,
-    or inventories/ENV/inherit.yml (no passwords there: ~/.pgpass). See docs/inherit.md.
+    or inventories/ENV/inherit.yml (no passwords there: PGPASSFILE or ~/.pgpass; a lab's are
+    in its cache). See docs/inherit.md.
     """
 
 

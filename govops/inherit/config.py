@@ -3,8 +3,9 @@
 A DSN comes from, in order: the command line (`--source OLD=DSN`, `--target DSN`), the
 environment (`GOVOPS_INHERIT_SOURCE_<OLD>`, `GOVOPS_INHERIT_TARGET_<PROVINCE>`, upper case), or
 `inventories/<env>/inherit.yml` (`sources: {ha_giang: DSN}`, `targets: {tuyen_quang: DSN}`).
-A DSN written in that file must not hold a password: libpq reads it from ~/.pgpass or
-PGPASSFILE, where the environment keeps its other secrets.
+A DSN written in that file must not hold a password: libpq reads it from PGPASSFILE or
+~/.pgpass, where the environment keeps its other secrets; a lab's passwords are in its own file
+in the lab's cache (`lab_passfile`), written by playbooks/legacy.yml.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import psycopg
 
 from govops.errors import GovopsError, InputError
 from govops.inherit.communes import name_key
+from govops.lab.paths import LabPaths
+from govops.paths import is_lab
 from govops.redact import redact_dsn
 from govops.registry.geography import LegacyProvince, merged_from, provinces
 from govops.yamlio import read_yaml
@@ -52,6 +55,15 @@ def absorbed(province: str) -> list[LegacyProvince]:
     return [lp for lp in merged_from(province) if lp.old_code != own]
 
 
+def lab_passfile(env: str, inventory: Path, environ: dict[str, str]) -> str | None:
+    """The password file for a lab environment's databases, unless PGPASSFILE names one or
+    this is no lab (production's passwords come with the operator's environment)."""
+    if environ.get("PGPASSFILE") or not is_lab(env, inventory):
+        return None
+    passfile = LabPaths.default().pgpass(env)
+    return str(passfile) if passfile.is_file() else None
+
+
 def _file_config(path: Path) -> dict[str, dict[str, str]]:
     if not path.exists():
         return {"sources": {}, "targets": {}}
@@ -72,7 +84,7 @@ def _file_config(path: Path) -> dict[str, dict[str, str]]:
                 raise InputError(
                     path,
                     f"{key}.{name}",
-                    "a DSN without a password (use ~/.pgpass)",
+                    "a DSN without a password (use PGPASSFILE or ~/.pgpass)",
                     redact_dsn(dsn),
                 )
         result[key] = {str(k): str(v) for k, v in section.items()}

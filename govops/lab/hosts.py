@@ -478,6 +478,7 @@ def _down(environment: str, paths: LabPaths, podman: Podman) -> DownReport:
     update_known_hosts(paths, [], remove=[*report.containers, *(c.ip for c in containers)])
     paths.running_json(environment).unlink(missing_ok=True)
     paths.hosts_limit(environment).unlink(missing_ok=True)
+    paths.pgpass(environment).unlink(missing_ok=True)
     # A new lab's DNS server starts from the zones; a switch recorded on the old one would make
     # the next rehearsal's DNS steps believe they had already run.
     shutil.rmtree(paths.dns_state_dir(environment), ignore_errors=True)

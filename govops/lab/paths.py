@@ -64,6 +64,11 @@ class LabPaths:
     def hosts_limit(self, environment: str) -> Path:
         return self.env_dir(environment) / "hosts.limit"
 
+    def pgpass(self, environment: str) -> Path:
+        """The passwords `govops inherit` reaches the environment's databases with (written by
+        playbooks/legacy.yml; gone with `govops lab down`, not left in the operator's home)."""
+        return self.env_dir(environment) / "pgpass"
+
 
 @contextmanager
 def file_lock(path: Path) -> Iterator[None]:

@@ -10,8 +10,8 @@ from govops.render.common import Files, header
 from govops.yamlio import dump_yaml
 
 INTRO = """\
-# No passwords: playbooks/legacy.yml writes them to the controller's ~/.pgpass from the
-# environment's secrets. TLS is required; the lab's certificates name hosts, not these
+# No passwords: playbooks/legacy.yml writes them to the environment's pgpass in the lab's cache
+# from its secrets. TLS is required; the lab's certificates name hosts, not these
 # addresses, so the server is not verified here.
 """
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 import yaml
 
 from govops.inherit.config import absorbed, old_codename
@@ -101,3 +102,30 @@ def test_render_writes_the_dsn_file_only_where_the_estate_runs_the_old_databases
     )
     production = render(load_estate(ROOT / "inventories/production/estate.yml"))
     assert not [path for path in production if path.endswith("/inherit.yml")]
+
+
+def test_a_labs_passwords_are_its_own_file_in_the_lab_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """playbooks/legacy.yml writes the lab's passwords where `govops inherit` hands libpq them
+    (not the operator's ~/.pgpass); PGPASSFILE set by the operator wins; no lab, no file."""
+    from govops.inherit.config import lab_passfile
+    from govops.lab.paths import LabPaths
+
+    monkeypatch.setenv("GOVOPS_CACHE", str(tmp_path / "cache"))
+    play = yaml.safe_load((ROOT / "playbooks/legacy.yml").read_text(encoding="utf-8"))
+    paths = [t["ansible.builtin.lineinfile"]["path"] for p in play for t in p.get("tasks", [])]
+    assert paths == ["{{ govops_lab_cache }}/lab/{{ govops_environment }}/pgpass"]
+
+    inventory = tmp_path / "inventory"
+    inventory.mkdir()
+    (inventory / "topology.yml").write_text("{}\n", encoding="utf-8")  # a throwaway lab's
+    assert lab_passfile("t1a2b3c", inventory, {}) is None  # not written yet
+    passfile = LabPaths.default().pgpass("t1a2b3c")
+    assert passfile == tmp_path / "cache/lab/t1a2b3c/pgpass"
+    passfile.parent.mkdir(parents=True)
+    passfile.write_text("10.0.0.1:5432:legacy:legacy:x\n", encoding="utf-8")
+    assert lab_passfile("t1a2b3c", inventory, {}) == str(passfile)
+    assert lab_passfile("t1a2b3c", inventory, {"PGPASSFILE": "/run/secrets/pg"}) is None
+    production = ROOT / "inventories/production"
+    assert lab_passfile("production", production, {}) is None
