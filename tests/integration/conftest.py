@@ -1,7 +1,8 @@
 """One converged lab for the whole integration session.
 
-Converging the default lab (three provinces, 23 hosts) takes minutes on this machine's two
-cores, so the Ansible, monitoring and cutover lab proofs share one: a throwaway environment
+Converging the default lab (three provinces, 31 hosts) takes minutes on this machine's two
+cores, so the Ansible, monitoring and cutover lab proofs share one (`make test` runs the
+converge, monitoring and rehearsal proofs; `make lab-proof` all of them): a throwaway environment
 (unique name, its own /16, network, SSH key, CA and secrets under a temporary cache, see
 tests/fixtures/lab.py) that never touches a running `make lab`. It is started and converged once,
 on first use, and removed at the end of the session.

@@ -312,9 +312,18 @@ def test_dashboard_queries_run_on_a_real_prometheus(running: Stack) -> None:
 
 
 def test_board_from_a_real_prometheus(running: Stack) -> None:
-    board = collect(load_estate(ROOT / "inventories/lab/estate.yml"), running.prometheus)
-    row = next(p for p in board.provinces if p.codename == PROVINCE)
-    assert row.all_up and not row.failing
+    estate = load_estate(ROOT / "inventories/lab/estate.yml")
+    board = collect(estate, running.prometheus)
+
+    def row_up() -> bool:
+        # The board reads the recording rules, evaluated after the raw series the test above
+        # waited for (seconds later on a busy machine: make test runs two tests at once).
+        nonlocal board
+        board = collect(estate, running.prometheus)
+        row = next(p for p in board.provinces if p.codename == PROVINCE)
+        return row.all_up and not row.failing
+
+    stack.wait_for(f"{PROVINCE}'s row of the board all up", row_up, timeout=60)
     html = running.workdir / "board.html"
     html.write_text(render(board), encoding="utf-8")
     png = running.workdir / "board.png"
