@@ -50,15 +50,16 @@ unit: venv ## Unit tests only (fast, no containers)
 	$(BIN)/pytest -q tests/unit
 
 # CI runs everything but the lab proofs on both cores (every role's Molecule scenario among them:
-# 16, ~17 min two at a time), then the lab proofs the issue asks of CI on one converged default
-# lab, alone on the machine: converge twice and in check mode, monitoring and alerting, a cutover
-# with a failing province (~37 min). The three other rehearsal runs, the DNS switch, PITR and
-# failover stay in `make lab-proof` (all 16, ~60 min).
+# 16, ~17 min two at a time; ~29 min in all), then the lab proofs the issue asks of CI on one
+# converged default lab, alone on the machine: converge twice and in check mode, monitoring and
+# alerting, a cutover with a failing province (~40 min). ~73 min in all here
+# (docs/converge-speed.md). The DNS switch, the two other rehearsal proofs, PITR and failover
+# stay in `make lab-proof` (all 16, ~60 min).
 TEST_JOBS ?= 2
 CI_LAB_PROOFS := tests/integration/test_converge_lab.py tests/integration/test_monitoring_lab.py \
 	tests/integration/test_runbook_lab.py
 test: system-deps venv lint render-check ## The full suite as CI runs it
-	$(BIN)/pytest -q -n $(TEST_JOBS) --dist loadgroup -m "not lab_proof" tests
+	$(BIN)/pytest -q -n $(TEST_JOBS) --dist loadgroup --durations=20 -m "not lab_proof" tests
 	$(BIN)/pytest -q -m lab_proof --durations=20 $(CI_LAB_PROOFS)
 
 molecule: system-deps venv ## Every role's Molecule scenario only
