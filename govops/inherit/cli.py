@@ -77,8 +77,9 @@ def _jobs(
     from govops.inherit.config import absorbed, lab_passfile, resolve
 
     _, estate = open_estate(env)
-    config = config_path or inventory_dir(env) / "inherit.yml"
-    if passfile := lab_passfile(env, inventory_dir(env), dict(os.environ)):
+    inventory = inventory_dir(env)
+    config = config_path or inventory / "inherit.yml"
+    if passfile := lab_passfile(env, inventory, os.environ):
         os.environ["PGPASSFILE"] = passfile  # libpq reads it, here and in every connection
     sources: dict[str, str] = {}
     for item in source_opts:

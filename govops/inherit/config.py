@@ -11,6 +11,7 @@ in the lab's cache (`lab_passfile`), written by playbooks/legacy.yml.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,7 +56,7 @@ def absorbed(province: str) -> list[LegacyProvince]:
     return [lp for lp in merged_from(province) if lp.old_code != own]
 
 
-def lab_passfile(env: str, inventory: Path, environ: dict[str, str]) -> str | None:
+def lab_passfile(env: str, inventory: Path, environ: Mapping[str, str]) -> str | None:
     """The password file for a lab environment's databases, unless PGPASSFILE names one or
     this is no lab (production's passwords come with the operator's environment)."""
     if environ.get("PGPASSFILE") or not is_lab(env, inventory):
