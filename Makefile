@@ -59,7 +59,7 @@ TEST_JOBS ?= 2
 CI_LAB_PROOFS := tests/integration/test_converge_lab.py tests/integration/test_monitoring_lab.py \
 	tests/integration/test_runbook_lab.py
 test: system-deps venv lint render-check ## The full suite as CI runs it
-	$(BIN)/pytest -q -n $(TEST_JOBS) --dist loadgroup --durations=20 -m "not lab_proof" tests
+	$(BIN)/pytest -q -n $(TEST_JOBS) --dist loadgroup --no-loadscope-reorder --durations=20 -m "not lab_proof" tests
 	$(BIN)/pytest -q -m lab_proof --durations=20 $(CI_LAB_PROOFS)
 
 molecule: system-deps venv ## Every role's Molecule scenario only
