@@ -50,9 +50,9 @@ unit: venv ## Unit tests only (fast, no containers)
 	$(BIN)/pytest -q tests/unit
 
 # CI runs everything but the lab proofs on both cores (every role's Molecule scenario among them:
-# 16, ~17 min two at a time; ~29 min in all), then the lab proofs the issue asks of CI on one
-# converged default lab, alone on the machine: converge twice and in check mode, monitoring and
-# alerting, a cutover with a failing province (~40 min). ~73 min in all here
+# 16; the longest first, tests/conftest.py; ~16 min in all), then the lab proofs the issue asks
+# of CI on one converged default lab, alone on the machine: converge twice and in check mode,
+# monitoring and alerting, a cutover with a failing province (~30 min). ~48 min in all here
 # (docs/converge-speed.md). The DNS switch, the two other rehearsal proofs, PITR and failover
 # stay in `make lab-proof` (all 16, ~60 min).
 TEST_JOBS ?= 2
