@@ -237,15 +237,15 @@ def main(argv: list[str] | None = None) -> int:
                 first = converge("1. first converge", DEFAULT)
             if first is None or first.ok:
                 converge("2. second converge", DEFAULT)
-            if (first is None or first.ok) and not args.steady_only:
-                converge("3. second converge", TUNED, extra_env=WITHOUT_MITOGEN)
-                converge(
-                    "4. second converge",
-                    "Ansible defaults",
-                    extra_env={"ANSIBLE_CONFIG": str(defaults_cfg), **WITHOUT_MITOGEN},
-                )
-                if not args.no_check:
-                    converge("5. converge --check", DEFAULT, check=True)
+                if not args.steady_only:
+                    converge("3. second converge", TUNED, extra_env=WITHOUT_MITOGEN)
+                    converge(
+                        "4. second converge",
+                        "Ansible defaults",
+                        extra_env={"ANSIBLE_CONFIG": str(defaults_cfg), **WITHOUT_MITOGEN},
+                    )
+                    if not args.no_check:
+                        converge("5. converge --check", DEFAULT, check=True)
         finally:
             lab.down()
 

@@ -15,7 +15,7 @@ SPREAD = frozenset({"test_molecule.py"})
 # on one worker while the other idles (xdist hands out groups in collection order when run with
 # --no-loadscope-reorder; its default puts the groups with most tests first, the one-test
 # Molecule scenarios last). Molecule's dearest scenarios through Mitogen, in seconds
-# (docs/converge-speed.md); the others take ~70-150.
+# (docs/converge-speed.md); the others take less.
 HEAVY_SCENARIOS = {"lgsp_gateway": 216, "govops_system": 212, "pgbackrest": 186, "postgresql": 157}
 
 
