@@ -31,16 +31,20 @@ OFFICIAL_CHECKS = (
     "gateway_relay",
     "dossier_sync",
 )
+# Fronts of the provinces' systems (national counterparts are probed too, tier="national").
+FRONTS = 'job="blackbox_https", tier!="national"'
 # Right after a system-down page resolves, the alerts Alertmanager inhibited for it (the
 # province's transactions) would page until the prober's next scrape proves them well again:
-# they hold this long after the page ends (Alertmanager inhibits them while it fires).
+# they hold for 5 minutes from the moment every system of the province answers again. The page
+# keeps firing a minute longer (SYSTEM_DOWN_KEEP_FIRING) so that Alertmanager hears these
+# resolve while their inhibitor still fires: had both ended in one evaluation, a group flush
+# between Prometheus' two posts paged the echo (CI, stop 31).
+SYSTEM_DOWN_KEEP_FIRING = "1m"
 AFTER_SYSTEM_DOWN = (
     'max by (province) (max_over_time(ALERTS{alertname="GovopsSystemDown", '
     'alertstate="firing"}[5m]))\n'
-    'unless on (province) ALERTS{alertname="GovopsSystemDown", alertstate="firing"}'
+    f"unless on (province) (max by (province, system) (probe_success{{{FRONTS}}}) == 0)"
 )
-# Fronts of the provinces' systems (national counterparts are probed too, tier="national").
-FRONTS = 'job="blackbox_https", tier!="national"'
 
 
 @dataclass(frozen=True)
@@ -52,12 +56,13 @@ class Alert:
     summary: str
     description: str
     labels: dict[str, str] = field(default_factory=dict)
+    keep_firing_for: str = ""
 
     def rule(self) -> dict[str, Any]:
-        return {
-            "alert": self.name,
-            "expr": self.expr,
-            "for": self.for_,
+        rule: dict[str, Any] = {"alert": self.name, "expr": self.expr, "for": self.for_}
+        if self.keep_firing_for:
+            rule["keep_firing_for"] = self.keep_firing_for
+        return rule | {
             "labels": {"severity": self.severity, **self.labels},
             "annotations": {
                 "summary": self.summary,

@@ -9,6 +9,7 @@ from exporters.rules.conventions import (
     CERT_WARNING_DAYS,
     FRONTS,
     SYNC_LAG_WARNING_SECONDS,
+    SYSTEM_DOWN_KEEP_FIRING,
     Alert,
     Record,
 )
@@ -91,6 +92,7 @@ def zone_alerts() -> list[Alert]:
             "blackbox_exporter has failed every replica of this system for 2 minutes; "
             "citizens and officials of the province cannot use it. Start with the nginx and "
             "application services on the hosts, then the database.",
+            keep_firing_for=SYSTEM_DOWN_KEEP_FIRING,
         ),
         Alert(
             "GovopsSystemReplicaDown",
