@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 GOVOPS  := $(BIN)/govops
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: venv system-deps lab lab-down test molecule lab-proof unit lint render-check estate-check bench bench-backup bench-all clean help
+.PHONY: venv system-deps lab lab-swap lab-down test molecule lab-proof unit lint render-check estate-check bench bench-backup bench-all clean help
 .DEFAULT_GOAL := help
 
 help: ## List the targets
@@ -25,6 +25,12 @@ system-deps: ## Install the Debian packages the lab and tests need (root; idempo
 
 lab: system-deps venv ## The whole rehearsal: lab up, converge, monitor, cut over, summary (PROVINCES=all: the nation)
 	$(GOVOPS) lab rehearse $(if $(PROVINCES),--provinces $(PROVINCES))
+
+# The nation's 274 hosts need more than 24 GiB at the cutover's peak: the rehearsal refuses to
+# start them without enough memory and swap (govops/lab/memory.py).
+LAB_SWAP ?= 8G
+lab-swap: ## Compressed swap in memory for the nation's lab (zram, LAB_SWAP=8G; LAB_SWAP=off removes it)
+	bash scripts/lab-swap.sh $(LAB_SWAP)
 
 lab-down: venv ## Remove the lab's containers and network
 	$(GOVOPS) lab down

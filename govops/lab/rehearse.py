@@ -23,11 +23,12 @@ import subprocess
 import sys
 import time
 import urllib.parse
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from govops.lab import memory
 from govops.lab.paths import LabPaths
 from govops.lab.podman import Podman, write_containers_conf
 from govops.lab.topology import Topology, select_hosts
@@ -93,6 +94,7 @@ class Rehearser:
         backups_timeout: float = 180.0,
         wave: int = WAVE,
         topology: Topology | None = None,
+        meminfo: Callable[[], Mapping[str, int]] = memory.read_meminfo,
     ) -> None:
         self.result = Rehearsal(env, list(provinces))
         self.waves = waves(self.result.provinces, wave)
@@ -104,6 +106,7 @@ class Rehearser:
         self.alerts_timeout = alerts_timeout
         self.backups_timeout = backups_timeout
         self.state = paths.env_dir(env) / "rehearsal.sqlite3"
+        self.meminfo = meminfo
 
     # -- the stages -------------------------------------------------------------------------
     def run(self, until: str = "cutover", start: str = "hosts") -> Rehearsal:
@@ -130,12 +133,43 @@ class Rehearser:
         return self.result
 
     def hosts(self) -> str:
+        tight = self.memory()
         self._up(self.waves[0])
         running = self.paths.hosts_limit(self.result.env).read_text(encoding="utf-8").split()
         later = len(self.result.provinces) - len(self.waves[0])
-        return f"{len(running)} hosts running" + (
-            f" (the first wave; {later} more provinces start in converge)" if later else ""
+        return (
+            f"{len(running)} hosts running"
+            + (f" (the first wave; {later} more provinces start in converge)" if later else "")
+            + (f"; {tight}" if tight else "")
         )
+
+    def memory(self) -> str:
+        """Refuse a lab this machine cannot hold before any host starts (the nation's last
+        wave, an hour in, is the worst place to find out); a lab that fits only with swap, or
+        without the headroom, is said and goes on."""
+        if self.topology is None:
+            return ""
+        limit = self.paths.hosts_limit(self.result.env)
+        running = set(limit.read_text(encoding="utf-8").split()) if limit.exists() else set()
+        selected = select_hosts(self.topology, self.result.provinces)
+        widest = max(len(select_hosts(self.topology, wave)) for wave in self.waves)
+        try:
+            mem = memory.plan(
+                [h for h in selected if h.name not in running], widest, self.meminfo()
+            )
+        except (OSError, ValueError) as exc:
+            return f"memory not checked ({exc})"
+        if not mem.possible:
+            raise StageFailed(
+                f"not enough memory: {mem.describe()}. Rehearse fewer provinces (--provinces), "
+                "or add swap first (`make lab-swap`: compressed swap in memory; "
+                "docs/converge-speed.md)"
+            )
+        if mem.fits:
+            return ""
+        note = f"memory is tight: {mem.describe()}; it will swap or run without headroom"
+        sys.stdout.write(f"{note}\n")
+        return note
 
     def converge(self) -> str:
         if len(self.waves) == 1:

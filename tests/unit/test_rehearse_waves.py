@@ -22,8 +22,9 @@ class Recorded(Rehearser):
 
     def __init__(self, tmp_path: Path, provinces: list[str], wave: int) -> None:
         super().__init__(
-            "lab", provinces, "tester", LabPaths(tmp_path), print, wave=wave, topology=TOPOLOGY
-        )
+            "lab", provinces, "tester", LabPaths(tmp_path), print, wave=wave, topology=TOPOLOGY,
+            meminfo=lambda: {"MemTotal": 24 << 10, "MemAvailable": 21 << 10},
+        )  # fmt: skip
         self.calls: list[list[str]] = []
         self.paths.hosts_limit("lab").parent.mkdir(parents=True)
         self.paths.hosts_limit("lab").write_text("monitor\nhue-db\n")
