@@ -27,7 +27,7 @@ from govops.lab import hosts as lab_hosts
 from govops.lab.image import ensure_image
 from govops.lab.paths import LabPaths, inventories_dir
 from govops.lab.podman import Podman
-from govops.lab.rehearse import WAVE
+from govops.lab.rehearse import CONTROLLER_NICE, WAVE
 from govops.lab.sshkeys import ssh_options
 from govops.lab.topology import load_topology, parse_provinces, select_hosts
 
@@ -320,9 +320,18 @@ def ssh_cmd(env: str, host: str, command: tuple[str, ...]) -> None:
     help="Provinces started and converged at a time: a larger lab (--provinces all) grows "
     "wave by wave, one ansible-playbook run per wave (memory: docs/converge-speed.md).",
 )
+@click.option(
+    "--nice",
+    type=click.IntRange(0, 19),
+    default=CONTROLLER_NICE,
+    show_default=True,
+    metavar="N",
+    help="The rehearsal's own commands (converge, cutover) run at this lower CPU priority, "
+    "so that on one machine the lab's services come first, as on their own hosts (0: off).",
+)
 @handle_errors
 def rehearse_cmd(
-    env: str, provinces: str | None, until: str, start: str, approver: str, wave: int
+    env: str, provinces: str | None, until: str, start: str, approver: str, wave: int, nice: int
 ) -> None:
     """The whole rehearsal (`make lab`): hosts up, converge, monitoring sees every system up,
     the cutover rehearsal runbook across the provinces, the readiness report, a summary.
@@ -335,6 +344,8 @@ def rehearse_cmd(
 
     topology = load_topology(inventories_dir(None), env)
     selected = select_hosts(topology, parse_provinces(provinces))  # validates the names
+    if nice:
+        os.nice(nice)  # this process and every command it starts (docs/converge-speed.md)
     chosen = sorted({h.province for h in selected if h.province})
     paths = LabPaths.default()
     rehearser = Rehearser(

@@ -77,3 +77,13 @@ def test_a_larger_lab_grows_wave_by_wave(tmp_path: Path) -> None:
         ["converge", "--env", "lab", "--limit", wave_limit(TOPOLOGY, ["cao_bang"])],
     ]
     assert detail.count("converged 2 hosts") == 3 and detail.startswith("wave 1 (2 provinces)")
+
+
+def test_the_rehearsals_priority_is_an_option_with_a_range() -> None:
+    from click.testing import CliRunner
+
+    from govops.cli import main
+
+    result = CliRunner().invoke(main, ["lab", "rehearse", "--nice", "20"])
+    assert result.exit_code == 2 and "--nice" in result.output and "0<=x<=19" in result.output
+    assert "--nice N" in CliRunner().invoke(main, ["lab", "rehearse", "--help"]).output
