@@ -45,9 +45,9 @@ SYSTEMS = 5
 WAVE = 9
 # The lab's controller shares two cores with the hosts it manages; production's does not. Under
 # cgroup v1 each of the controller's processes (root cgroup) weighs as much as all the lab's
-# containers together (libpod_parent), so a converge at normal priority starved the services:
-# a quarter of the prober's transactions timed out in the nation's third wave, 0.4% in the
-# fourth at nice 10 (docs/converge-speed.md). The rehearsal runs its commands below them.
+# containers together (libpod_parent): in the first half of a nation's wave, where the
+# controller's work dominates, 18% of the prober's transactions timed out at normal priority,
+# 2% at nice 10 (docs/converge-speed.md). The rehearsal runs its commands below the services.
 CONTROLLER_NICE = 10
 # The readiness report's row for legacy data inheritance (readiness.yml), echoed in the summary.
 INHERIT_CHECK = "legacy_data_inherited"
