@@ -5,7 +5,8 @@
 # swapping yet; `lab-swap.sh off` removes the ones it added.
 set -euo pipefail
 size="${1:-8G}"
-active() { swapon --noheadings --raw --show=NAME | grep '^/dev/zram' || true; }
+# Only the devices this script labelled: a machine's own zram swap is not ours to remove.
+active() { swapon --noheadings --raw --show=NAME,LABEL | awk '$2 == "govops-lab" {print $1}'; }
 if [[ "$size" == off ]]; then
     for dev in $(active); do swapoff "$dev" && zramctl --reset "$dev" && echo "removed $dev"; done
     exit 0

@@ -139,7 +139,7 @@ class Rehearser:
         return self.result
 
     def hosts(self) -> str:
-        tight = self.memory()
+        tight = self.memory_check()
         self._up(self.waves[0])
         running = self.paths.hosts_limit(self.result.env).read_text(encoding="utf-8").split()
         later = len(self.result.provinces) - len(self.waves[0])
@@ -149,7 +149,7 @@ class Rehearser:
             + (f"; {tight}" if tight else "")
         )
 
-    def memory(self) -> str:
+    def memory_check(self) -> str:
         """Refuse a lab this machine cannot hold before any host starts (the nation's last
         wave, an hour in, is the worst place to find out); a lab that fits only with swap, or
         without the headroom, is said and goes on."""
