@@ -30,7 +30,6 @@ from govops.runbook.recording import (
     _ignore,
     actor_name,
     engine_alive,
-    lease_seconds,
     owner_id,
     pid_alive,
 )
@@ -44,6 +43,7 @@ from govops.runbook.state import (
     RunRecord,
     StateError,
     Store,
+    lease_seconds,
 )
 from govops.runbook.timeutil import from_epoch, iso
 

@@ -32,15 +32,8 @@ from govops.runbook.state import (
     StateError,
     StepRow,
     Store,
+    lease_seconds,
 )
-
-
-def lease_seconds() -> float:
-    """How long a silent engine keeps its run: GOVOPS_RUNBOOK_LEASE seconds (default 15)."""
-    try:
-        return max(1.0, float(os.environ.get("GOVOPS_RUNBOOK_LEASE") or 15))
-    except ValueError:
-        return 15.0
 
 
 def owner_id() -> str:

@@ -17,7 +17,7 @@ from govops.runbook.executors import Approval, RunSettings
 from govops.runbook.executors.manual import ManualArgs
 from govops.runbook.loader import LoadedRunbook, load_snapshot
 from govops.runbook.model import Runbook, Settings
-from govops.runbook.recording import engine_alive, lease_seconds, owner_id
+from govops.runbook.recording import engine_alive, owner_id
 from govops.runbook.scheduler import plan_waves
 from govops.runbook.state import (
     DECISIONS,
@@ -28,6 +28,7 @@ from govops.runbook.state import (
     ProvinceRow,
     RunRecord,
     Store,
+    lease_seconds,
 )
 
 # Exit codes of `govops cutover run/resume` (documented in its --help).

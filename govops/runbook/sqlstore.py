@@ -64,6 +64,7 @@ from govops.runbook.store import (
     StepRow,
     Store,
     StoreMissing,
+    lease_seconds,
 )
 
 
@@ -384,17 +385,12 @@ class PostgresStore(SqlStore):
         self.url = redact_dsn(url)
         self.psycopg = psycopg
         self.read_only = read_only
+        self._dsn = url  # kept in memory only: a session the server ended is opened again
         try:
+            self.conn = self._connect()
             if read_only:
-                self.conn = psycopg.connect(
-                    url,
-                    autocommit=True,
-                    connect_timeout=10,
-                    options="-c default_transaction_read_only=on",
-                )
                 self._check_schema()
                 return
-            self.conn = psycopg.connect(url, autocommit=True, connect_timeout=10)
             with self._tx() as cur:
                 # One schema creator at a time across processes.
                 cur.execute("SELECT pg_advisory_xact_lock(7243917)")
@@ -420,6 +416,33 @@ class PostgresStore(SqlStore):
                 ) from None
             raise StateError(f"state store {self.url}: {_first_line(exc)}") from None
 
+    def _connect(self) -> Any:
+        # No transaction of ours waits on anything but the database, so one idle in a
+        # transaction past the lease belongs to a stalled engine (a frozen process, a paused
+        # VM) whose lock on the run's row would keep every other engine from taking it over:
+        # the server ends that session and rolls its writes back.
+        idle_ms = int(lease_seconds() * 1000)
+        options = f"-c idle_in_transaction_session_timeout={idle_ms}"
+        if self.read_only:
+            options += " -c default_transaction_read_only=on"
+        return self.psycopg.connect(self._dsn, autocommit=True, connect_timeout=10, options=options)
+
+    def commit(self, batch: Batch, run_id: str, fence: int | None = None) -> None:
+        try:
+            super().commit(batch, run_id, fence)
+        except StateError:
+            if fence is None or not self.conn.broken:
+                raise
+            # The session ended mid-transaction: nothing of the batch landed. If another
+            # engine claimed the run meanwhile, that is what this engine must hear.
+            current = self.find_run(run_id)
+            if current is not None and current.fence != fence:
+                raise LeaseLost(
+                    f"run {run_id}: write refused, another engine claimed the run while this "
+                    f"engine's session was stalled (its fence {fence} is stale)"
+                ) from None
+            raise
+
     def _check_schema(self) -> None:
         with self._tx() as cur:
             cur.execute("SELECT to_regclass('runbook_runs')")
@@ -439,6 +462,8 @@ class PostgresStore(SqlStore):
     def _tx(self) -> Iterator[Any]:
         with self.lock:
             try:
+                if self.conn.broken:
+                    self.conn = self._connect()
                 with self.conn.transaction(), self.conn.cursor() as cur:
                     yield cur
             except self.psycopg.Error as exc:

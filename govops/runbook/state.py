@@ -48,6 +48,7 @@ from govops.runbook.store import (
     Store,
     StoreMissing,
     dumps,
+    lease_seconds,
 )
 
 __all__ = [
@@ -78,6 +79,7 @@ __all__ = [
     "StoreMissing",
     "default_url",
     "dumps",
+    "lease_seconds",
     "open_store",
 ]
 

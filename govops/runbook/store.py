@@ -18,6 +18,7 @@ N/total, communes tested, deadlines late or at risk.
 from __future__ import annotations
 
 import json
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -28,6 +29,15 @@ from govops.errors import GovopsError, InputError
 from govops.runbook.executors.base import Approval
 from govops.runbook.model import Runbook
 from govops.runbook.timeutil import from_epoch
+
+
+def lease_seconds() -> float:
+    """How long a silent engine keeps its run: GOVOPS_RUNBOOK_LEASE seconds (default 15)."""
+    try:
+        return max(1.0, float(os.environ.get("GOVOPS_RUNBOOK_LEASE") or 15))
+    except ValueError:
+        return 15.0
+
 
 # Every status the engine writes (for dashboards and the exporter's series).
 RUN_STATUSES = ("running", "waiting", "completed", "completed_with_failures", "halted", "aborted")

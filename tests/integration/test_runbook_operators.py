@@ -201,7 +201,9 @@ def test_a_frozen_engine_thawed_after_a_takeover_writes_nothing(tmp_path: Path, 
     lab = _lab(tmp_path, state, sleep=1.5)
     lease = {"GOVOPS_RUNBOOK_LEASE": "2"}
     frozen = lab.run("--as", "lan", **lease)
-    lab.wait_for(lambda: bool(lab.lines(lab.starts)))
+    # Both provinces' first steps started (recorded): the freeze lands in an action, not in
+    # a write (that one: test_runbook_state.py's stalled engine).
+    lab.wait_for(lambda: len(lab.lines(lab.starts)) >= 2)
     frozen.send_signal(signal.SIGSTOP)
     try:
         time.sleep(2.5)  # past its lease: its heartbeat stopped with it

@@ -4,7 +4,11 @@ neither store lets anyone change or delete."""
 
 from __future__ import annotations
 
+import signal
 import sqlite3
+import subprocess
+import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +33,7 @@ from govops.runbook.state import (
     open_store,
 )
 from tests.fixtures.runbook import (
+    ROOT,
     isolated_cache,
     runbook_doc,
     small_environment,
@@ -160,6 +165,88 @@ def test_writes_with_a_stale_fence_are_refused_whole(store: Store) -> None:
     assert store.run("r1").status == "running"
     store.commit(Batch(provinces=[ProvinceRow("r1", "hue", 0, "running")]), "r1", new)
     assert [p.status for p in store.provinces("r1")] == ["running"]
+
+
+# An engine stalled in the middle of its fenced write (SIGSTOP after the fence check, its
+# transaction open and the run's row locked), in its own process.
+_STALLED_ENGINE = """
+import os, signal, sys, time
+from contextlib import contextmanager
+from govops.runbook.sqlstore import PostgresStore
+from govops.runbook.state import AuditEntry, Batch, LeaseLost, StateError
+
+class Cursor:
+    def __init__(self, cur):
+        self.cur = cur
+    def execute(self, sql, params=()):
+        self.cur.execute(sql, params)
+        if "fence = fence" in sql:
+            print("stalled", flush=True)
+            os.kill(os.getpid(), signal.SIGSTOP)
+    def __getattr__(self, name):
+        return getattr(self.cur, name)
+
+class Stalling(PostgresStore):
+    @contextmanager
+    def _tx(self):
+        with super()._tx() as cur:
+            yield Cursor(cur)
+
+store = Stalling(sys.argv[1])
+late = AuditEntry("r1", time.time(), "a", "province.done", province="hue")
+try:
+    store.commit(Batch(audit=[late]), "r1", int(sys.argv[2]))
+except LeaseLost as exc:
+    print("LeaseLost:", exc, flush=True)
+except StateError as exc:
+    print("StateError:", exc, flush=True)
+else:
+    print("committed", flush=True)
+"""
+
+
+def test_an_engine_stalled_inside_its_write_cannot_keep_the_run(
+    postgres_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL ends a session idle in a transaction past the lease: the stalled engine's
+    lock on the run's row goes with it, a second engine takes the run over, and the stalled
+    one, thawed, hears that its lease is lost; nothing of its write lands."""
+    monkeypatch.setenv("GOVOPS_RUNBOOK_LEASE", "2")
+    with open_store(postgres_dsn) as store:
+        store.create_run(_run(), [ProvinceRow("r1", "hue", 0)], _audit("r1", "run.create"))
+        now = time.time()
+        old = store.claim("r1", "a:1", now, now - 15)
+        assert old is not None
+        stalled = subprocess.Popen(
+            [sys.executable, "-c", _STALLED_ENGINE, postgres_dsn, str(old)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        claimed: list[int | None] = []
+        taker = threading.Thread(
+            target=lambda: claimed.append(store.claim("r1", "b:2", now + 100, now + 50))
+        )
+        try:
+            assert stalled.stdout is not None
+            assert stalled.stdout.readline().strip() == "stalled"
+            started = time.monotonic()
+            taker.start()
+            taker.join(timeout=20)
+            waited = time.monotonic() - started
+            assert not taker.is_alive(), "the stalled engine's row lock blocked the takeover"
+        finally:
+            if taker.is_alive():
+                stalled.kill()  # frees the lock, so the taker's thread ends
+            stalled.send_signal(signal.SIGCONT)
+            out, err = stalled.communicate(timeout=60)
+            taker.join()
+        assert claimed == [old + 1]
+        assert waited < 10
+        assert out.startswith("LeaseLost:"), (out, err)
+        assert [e.action for e in store.audit("r1")] == ["run.create"]
+        assert store.run("r1").owner == "b:2"
 
 
 def test_a_second_run_on_busy_provinces_is_refused(store: Store) -> None:
